@@ -1,0 +1,138 @@
+"""The building blocks every stage table is made of."""
+
+from __future__ import annotations
+
+from torch import nn
+
+_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU}
+
+
+def activation(name: str) -> nn.Module:
+    return _ACTIVATIONS[name](inplace=True)
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv (no bias) -> batch norm -> optional activation, 'same' padding for odd kernels."""
+
+    def __init__(self, in_ch, out_ch, kernel=3, stride=1, groups=1, act: str | None = "relu"):
+        layers = [
+            nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(out_ch),
+        ]
+        if act:
+            layers.append(activation(act))
+        super().__init__(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gating: global pool -> reduce -> act -> expand -> sigmoid -> scale."""
+
+    def __init__(self, channels: int, reduced: int, act: str):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, reduced, 1)
+        self.act = activation(act)
+        self.expand = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x):
+        gate = self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True))))
+        return x * gate.sigmoid()
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the residual branch of whole samples while training."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Residual(nn.Module):
+    """`act(shortcut(x) + drop_path(branch(x)))`: the skeleton shared by all residual blocks."""
+
+    def __init__(self, branch: nn.Module, shortcut: nn.Module | None, drop_path: float, act: str | None):
+        super().__init__()
+        self.branch = branch
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+        self.drop_path = DropPath(drop_path)
+        self.act = activation(act) if act else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self.shortcut(x) + self.drop_path(self.branch(x)))
+
+
+def depthwise_separable(in_ch, out_ch, stride, kernel, act) -> nn.Module:
+    """MobileNetV1 block: depthwise conv -> pointwise conv, both with BN and activation."""
+    return nn.Sequential(
+        ConvBNAct(in_ch, in_ch, kernel, stride, groups=in_ch, act=act),
+        ConvBNAct(in_ch, out_ch, 1, act=act),
+    )
+
+
+def mbconv(in_ch, out_ch, stride, kernel, expand, se_ratio, act, drop_path) -> nn.Module:
+    """Inverted residual (MobileNetV2 / EfficientNet MBConv): expand -> depthwise -> SE -> project."""
+    mid = in_ch * expand
+    layers = [ConvBNAct(in_ch, mid, 1, act=act)] if expand != 1 else []
+    layers.append(ConvBNAct(mid, mid, kernel, stride, groups=mid, act=act))
+    if se_ratio > 0:
+        layers.append(SqueezeExcite(mid, max(1, int(in_ch * se_ratio)), act))
+    layers.append(ConvBNAct(mid, out_ch, 1, act=None))
+    branch = nn.Sequential(*layers)
+    if stride == 1 and in_ch == out_ch:
+        return Residual(branch, None, drop_path, act=None)
+    return branch
+
+
+def _projection(in_ch, out_ch, stride) -> nn.Module | None:
+    if stride == 1 and in_ch == out_ch:
+        return None
+    return ConvBNAct(in_ch, out_ch, 1, stride, act=None)
+
+
+def basic_block(in_ch, width, stride, act, drop_path) -> nn.Module:
+    """ResNet basic block: two 3x3 convs; output has `width` channels."""
+    branch = nn.Sequential(ConvBNAct(in_ch, width, 3, stride, act=act), ConvBNAct(width, width, 3, act=None))
+    return Residual(branch, _projection(in_ch, width, stride), drop_path, act)
+
+
+def bottleneck(in_ch, width, stride, act, drop_path) -> nn.Module:
+    """ResNet bottleneck (stride on the 3x3 conv); output has 4 * `width` channels."""
+    out_ch = 4 * width
+    branch = nn.Sequential(
+        ConvBNAct(in_ch, width, 1, act=act),
+        ConvBNAct(width, width, 3, stride, act=act),
+        ConvBNAct(width, out_ch, 1, act=None),
+    )
+    return Residual(branch, _projection(in_ch, out_ch, stride), drop_path, act)
+
+
+def block_out_channels(kind: str, channels: int) -> int:
+    return 4 * channels if kind == "bottleneck" else channels
+
+
+def init_weights(module: nn.Module) -> None:
+    """He-normal convs, unit batch norms, small linear weights (pycls / torchvision defaults)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    # Zero-init each residual branch's last batch norm so every block starts as the identity:
+    # short proxy trainings are markedly more stable that way.
+    for m in module.modules():
+        if isinstance(m, Residual):
+            last_bn = [bn for bn in m.branch.modules() if isinstance(bn, nn.BatchNorm2d)][-1]
+            nn.init.zeros_(last_bn.weight)
+

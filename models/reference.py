@@ -1,0 +1,76 @@
+"""Published figures the code must agree with (ImageNet, 1000 classes, 3 input channels).
+
+FLOPs are multiply-adds of conv + linear layers, in billions (GFLOPs), at the native resolution.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Published(NamedTuple):
+    params: int
+    gflops: float
+    params_exact: bool = True  # False where only a rounded figure was published
+
+
+# EfficientNet-B0..B7 built from B0 with the official (width, depth, resolution) coefficients.
+EFFICIENTNET_OFFICIAL: dict[str, tuple[float, float, int]] = {
+    "efficientnet_b0": (1.0, 1.0, 224),
+    "efficientnet_b1": (1.0, 1.1, 240),
+    "efficientnet_b2": (1.1, 1.2, 260),
+    "efficientnet_b3": (1.2, 1.4, 300),
+    "efficientnet_b4": (1.4, 1.8, 380),
+    "efficientnet_b5": (1.6, 2.2, 456),
+    "efficientnet_b6": (1.8, 2.6, 528),
+    "efficientnet_b7": (2.0, 3.1, 600),
+}
+
+PUBLISHED: dict[str, Published] = {
+    "mobilenetv1": Published(4_230_000, 0.569, params_exact=False),
+    "mobilenetv2": Published(3_504_872, 0.301),
+    "resnet18": Published(11_689_512, 1.814),
+    "resnet50": Published(25_557_032, 4.089),
+    "efficientnet_b0": Published(5_288_548, 0.386),
+    "efficientnet_b1": Published(7_794_184, 0.687),
+    "efficientnet_b2": Published(9_109_994, 0.994),
+    "efficientnet_b3": Published(12_233_232, 1.827),
+    "efficientnet_b4": Published(19_341_616, 4.394),
+    "efficientnet_b5": Published(30_389_784, 10.266),
+    "efficientnet_b6": Published(43_040_704, 19.068),
+    "efficientnet_b7": Published(66_347_960, 37.746),
+}
+
+
+class Table3Row(NamedTuple):
+    base: str
+    method: str  # baseline | depth | width | resolution | compound
+    d: float
+    w: float
+    r: float
+    gflops: float  # as printed in the paper (one decimal)
+    top1: float  # ImageNet top-1 %, as printed in the paper
+
+
+# Tan & Le 2019, Table 3. The paper gives compound coefficients only for MobileNetV1; for
+# MobileNetV2 and ResNet-50 the (d, w, r) of the compound row is left as NaN.
+_NAN = float("nan")
+PAPER_TABLE3: tuple[Table3Row, ...] = (
+    Table3Row("mobilenetv1", "baseline", 1, 1, 1, 0.6, 70.6),
+    Table3Row("mobilenetv1", "width", 1, 2, 1, 2.2, 74.2),
+    Table3Row("mobilenetv1", "resolution", 1, 1, 2, 2.2, 72.7),
+    Table3Row("mobilenetv1", "compound", 1.4, 1.2, 1.3, 2.3, 75.6),
+    Table3Row("mobilenetv2", "baseline", 1, 1, 1, 0.3, 72.0),
+    Table3Row("mobilenetv2", "depth", 4, 1, 1, 1.2, 76.8),
+    Table3Row("mobilenetv2", "width", 1, 2, 1, 1.1, 76.4),
+    Table3Row("mobilenetv2", "resolution", 1, 1, 2, 1.2, 74.8),
+    Table3Row("mobilenetv2", "compound", _NAN, _NAN, _NAN, 1.3, 77.4),
+    Table3Row("resnet50", "baseline", 1, 1, 1, 4.1, 76.0),
+    Table3Row("resnet50", "depth", 4, 1, 1, 16.2, 78.1),
+    Table3Row("resnet50", "width", 1, 2, 1, 14.7, 77.7),
+    Table3Row("resnet50", "resolution", 1, 1, 2, 16.4, 77.5),
+    Table3Row("resnet50", "compound", _NAN, _NAN, _NAN, 16.7, 78.8),
+)
+
+# Paper's grid-search result for EfficientNet-B0 (alpha = depth, beta = width, gamma = resolution).
+PAPER_ALPHA_BETA_GAMMA = (1.2, 1.1, 1.15)

@@ -1,0 +1,92 @@
+"""Architectures as data: a network is a stem, a table of stages and a head.
+
+Scaling never edits module code: `scale` returns a new spec with rounded channels and repeats,
+and `models.builder.build_model` turns any spec into modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from models.scaling import round_filters, round_repeats
+
+BLOCK_KINDS = ("ds", "mbconv", "basic", "bottleneck")
+ACTIVATIONS = ("relu", "relu6", "silu")
+VARIANTS = ("imagenet", "small")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of `repeats` identical blocks; only the first one changes stride and channels."""
+
+    block: str  # one of BLOCK_KINDS: ds (MobileNetV1), mbconv (MobileNetV2/EfficientNet), basic, bottleneck
+    channels: int  # output channels (bottleneck: inner width; its output is 4x this)
+    repeats: int
+    stride: int  # stride of the first block of the stage
+    kernel: int = 3  # depthwise kernel size (ds, mbconv)
+    expand: int = 1  # mbconv expansion ratio
+    se_ratio: float = 0.0  # squeeze-excitation width as a fraction of the block's input channels
+
+    def __post_init__(self):
+        if self.block not in BLOCK_KINDS:
+            raise ValueError(f"block={self.block!r} is not one of: {', '.join(BLOCK_KINDS)}")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A whole network; channel counts are final (already scaled and rounded)."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    stem_channels: int
+    stem_kernel: int = 3
+    stem_stride: int = 2
+    stem_pool: bool = False  # 3x3 stride-2 max-pool after the stem (ResNets)
+    head_channels: int = 0  # 1x1 conv before pooling; 0 means none
+    activation: str = "relu"  # one of ACTIVATIONS
+    dropout: float = 0.0  # before the classifier
+    drop_path_rate: float = 0.0  # stochastic depth of the last block, linear in block index
+    resolution: int = 224  # native input size of this spec at r = 1
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} is not one of: {', '.join(ACTIVATIONS)}")
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(stage.repeats for stage in self.stages)
+
+    @property
+    def total_stride(self) -> int:
+        stride = self.stem_stride * (2 if self.stem_pool else 1)
+        for stage in self.stages:
+            stride *= stage.stride
+        return stride
+
+
+def scale(spec: NetSpec, depth: float = 1.0, width: float = 1.0) -> NetSpec:
+    """Scale a spec's repeats by `depth` and all its channel counts by `width` (official rounding)."""
+    stages = tuple(
+        dataclasses.replace(s, channels=round_filters(s.channels, width), repeats=round_repeats(s.repeats, depth))
+        for s in spec.stages
+    )
+    head = round_filters(spec.head_channels, width) if spec.head_channels else 0
+    return dataclasses.replace(
+        spec, stages=stages, stem_channels=round_filters(spec.stem_channels, width), head_channels=head
+    )
+
+
+def for_variant(spec: NetSpec, variant: str) -> NetSpec:
+    """Adapt a spec to its input regime.
+
+    `imagenet` keeps the spec as published (total stride 32, for inputs of ~128 px and more).
+    `small` (28-64 px: MNIST, CIFAR, the synthetic default) removes the stem's downsampling:
+    stem stride 1 with a kernel of at most 3, so the total stride is 16 (a ResNet keeps its
+    max-pool); the last feature map of a 32 px input is then 2x2 instead of 1x1.
+    """
+    if variant == "imagenet":
+        return spec
+    if variant == "small":
+        return dataclasses.replace(spec, stem_stride=1, stem_kernel=min(spec.stem_kernel, 3))
+    raise ValueError(f"variant={variant!r} is not one of: {', '.join(VARIANTS)}")

@@ -1,0 +1,142 @@
+"""Scaling rules, stage tables and builder: published counts, small inputs, training steps."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+import torch
+
+from models import BASES, create, for_variant, get_base, round_filters, round_repeats, scale, scaled_resolution
+from models.blocks import DropPath
+from models.reference import EFFICIENTNET_OFFICIAL, PUBLISHED
+from models.zoo import zoo_rows
+
+
+@pytest.mark.parametrize(
+    "channels, width, expected",
+    [
+        (32, 1.0, 32),
+        (1280, 1.1, 1408),  # B2 head
+        (32, 1.8, 56),  # B6 stem: 57.6 -> 56
+        (16, 0.5, 8),
+        (16, 0.25, 8),  # never below the divisor
+        (24, 0.35, 8),
+        (119, 0.1, 16),  # 11.9 rounds to 8, which is >10% low: +8
+        (199, 0.1, 24),  # 19.9 rounds to 16, which is >10% low: +8
+        (40, 1.1, 48),  # 44 rounds half up
+    ],
+)
+def test_round_filters(channels, width, expected):
+    assert round_filters(channels, width) == expected
+    assert expected % 8 == 0
+
+
+@pytest.mark.parametrize(
+    "repeats, depth, expected",
+    [(25, 2.2, 55), (3, 1.1, 4), (4, 1.1, 5), (1, 1.1, 2), (3, 2.2, 7), (4, 0.5, 2), (1, 0.5, 1), (3, 1 / 3, 1)],
+)
+def test_round_repeats(repeats, depth, expected):
+    assert round_repeats(repeats, depth) == expected
+
+
+def test_round_repeats_is_exact_ceiling_of_decimal_product():
+    for depth in (0.3, 0.7, 1.1, 1.15, 1.2, 1.4, 1.8, 2.2, 2.6, 3.1, 4.0):
+        for repeats in range(1, 40):
+            exact = math.ceil(Decimal(str(depth)) * repeats)
+            assert round_repeats(repeats, depth) == max(1, exact), (repeats, depth)
+
+
+def test_rounding_rejects_non_positive_multipliers():
+    with pytest.raises(ValueError, match="width=0"):
+        round_filters(32, 0)
+    with pytest.raises(ValueError, match="depth=-1"):
+        round_repeats(3, -1)
+
+
+@pytest.mark.parametrize("base, r, expected", [(224, 1.0, 224), (224, 2.5, 560), (224, 2.0, 448), (32, 1.15, 37)])
+def test_scaled_resolution(base, r, expected):
+    assert scaled_resolution(base, r) == expected
+
+
+def test_scaled_resolution_divisor():
+    assert scaled_resolution(224, 1.15, divisor=8) == 256
+    assert scaled_resolution(32, 0.1, divisor=8) == 8
+
+
+def test_width_and_depth_below_one():
+    spec = scale(get_base("efficientnet_b0"), depth=0.5, width=0.5)
+    assert all(s.channels % 8 == 0 and s.channels >= 8 for s in spec.stages)
+    assert [s.repeats for s in spec.stages] == [1, 1, 1, 2, 2, 2, 1]
+    assert spec.stem_channels == 16 and spec.head_channels == 640
+
+
+def test_unknown_base_lists_valid_names():
+    with pytest.raises(ValueError, match=r"base='vgg' is not one of: mobilenetv1, mobilenetv2"):
+        get_base("vgg")
+
+
+@pytest.mark.parametrize("model, base, depth, width, resolution", zoo_rows())
+def test_params_equal_published(model, base, depth, width, resolution):
+    net, _ = create(base, depth, width)
+    params = sum(p.numel() for p in net.parameters())
+    ref = PUBLISHED[model]
+    if ref.params_exact:
+        assert params == ref.params
+    else:
+        assert params == pytest.approx(ref.params, rel=0.01)
+
+
+def test_efficientnet_b0_structure():
+    spec = get_base("efficientnet_b0")
+    assert [(s.channels, s.repeats, s.stride, s.kernel, s.expand) for s in spec.stages] == [
+        (16, 1, 1, 3, 1), (24, 2, 2, 3, 6), (40, 2, 2, 5, 6), (80, 3, 2, 3, 6),
+        (112, 3, 1, 5, 6), (192, 4, 2, 5, 6), (320, 1, 1, 3, 6),
+    ]
+    net, _ = create("efficientnet_b0")
+    se = net.blocks[1].branch if hasattr(net.blocks[1], "branch") else net.blocks[1]
+    reduce = [m for m in se.modules() if m.__class__.__name__ == "SqueezeExcite"][0].reduce
+    assert reduce.out_channels == 4  # 0.25 x the block's *input* (16), not its expanded 96
+    # Stochastic depth linear in block index, reaching 0.2 (survival 0.8) at the last block;
+    # only blocks with an identity shortcut carry it.
+    rates = {i: m.rate for i, block in enumerate(net.blocks) for m in block.modules() if isinstance(m, DropPath)}
+    assert len(rates) == 9
+    assert all(rate == pytest.approx(0.2 * i / 15) for i, rate in rates.items())
+
+
+def test_b7_coefficients_are_official():
+    assert EFFICIENTNET_OFFICIAL["efficientnet_b7"] == (2.0, 3.1, 600)
+
+
+@pytest.mark.parametrize("name", list(BASES))
+@pytest.mark.parametrize("size, in_channels", [(28, 1), (32, 3), (64, 3)])
+def test_small_variant_output_shape(name, size, in_channels):
+    net, spec = create(name, depth=0.5, width=0.25, num_classes=7, in_channels=in_channels, variant="small")
+    assert spec.total_stride == 16 and spec.stem_stride == 1
+    net.eval()
+    with torch.no_grad():
+        features = net.head(net.blocks(net.stem(torch.zeros(2, in_channels, size, size))))
+        logits = net(torch.zeros(2, in_channels, size, size))
+    assert features.shape[-1] == math.ceil(size / 16)
+    assert logits.shape == (2, 7)
+
+
+def test_imagenet_variant_is_unchanged_and_unknown_variant_rejected():
+    spec = get_base("resnet50")
+    assert for_variant(spec, "imagenet") is spec and spec.total_stride == 32
+    with pytest.raises(ValueError, match="variant='tiny' is not one of: imagenet, small"):
+        for_variant(spec, "tiny")
+
+
+@pytest.mark.parametrize("name", list(BASES))
+def test_forward_backward_small(name):
+    torch.manual_seed(0)
+    net, _ = create(name, depth=0.5, width=0.5, num_classes=10, variant="small")
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    grads = [p.grad for p in net.parameters()]
+    assert torch.isfinite(loss)
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
