@@ -1,0 +1,121 @@
+"""Candidates: the constrained (alpha, beta, gamma) grid and its measured-FLOPs filter.
+
+A candidate is the proxy base scaled by (d, w, r). For the grid, d = alpha, w = beta, r = gamma
+(phi = 1); experiments define other series of (d, w, r) explicitly. Rounding (channels to
+multiples of 8, repeats up, pixels to integers) moves the real FLOPs away from the formula
+alpha * beta^2 * gamma^2, so every candidate is built and measured, and both ratios are kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from models import scaled_resolution
+from search.complexity import measure
+
+_SLACK = 1e-9  # products within this of the tolerance edge count as inside
+
+# The candidate record, named once: candidates.csv, trial user attrs, trials.csv and plots.
+CANDIDATE_COLUMNS = [
+    "key", "series", "base", "alpha", "beta", "gamma", "d", "w", "r", "depth", "width", "resolution",
+    "params", "flops", "fvcore_flops", "activations", "formula_ratio", "measured_ratio", "kept",
+]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    d: float  # depth multiplier relative to the proxy base
+    w: float  # width multiplier relative to the proxy base
+    r: float  # resolution multiplier relative to the proxy base
+    series: str = "grid"  # which grid or experiment series it belongs to
+    alpha: float = math.nan  # the grid coefficients (NaN outside the grid)
+    beta: float = math.nan
+    gamma: float = math.nan
+
+    @property
+    def formula_ratio(self) -> float:
+        """FLOPs growth the scaling law predicts: d * w^2 * r^2."""
+        return self.d * self.w**2 * self.r**2
+
+    @property
+    def key(self) -> str:
+        """Stable identity of a candidate inside a study."""
+        return f"{self.series}:d={self.d:g},w={self.w:g},r={self.r:g}"
+
+
+def axis_values(lo: float, hi: float, step: float) -> list[float]:
+    """lo, lo + step, ... <= hi, free of float drift (1.0 + 3 * 0.1 is 1.3, not 1.3000000000000003)."""
+    count = math.floor((hi - lo) / step + _SLACK)
+    return [round(lo + i * step, 10) for i in range(count + 1)]
+
+
+def product(alpha: float, beta: float, gamma: float) -> float:
+    return alpha * beta**2 * gamma**2
+
+
+def grid(alphas, betas, gammas, target: float = 2.0, tolerance: float = 0.05) -> list[Candidate]:
+    """Every (alpha, beta, gamma) with |alpha * beta^2 * gamma^2 - target| <= tolerance."""
+    return [
+        Candidate(a, b, g, "grid", a, b, g)
+        for a, b, g in itertools.product(alphas, betas, gammas)
+        if abs(product(a, b, g) - target) <= tolerance + _SLACK
+    ]
+
+
+def closest_product(alphas, betas, gammas, target: float) -> tuple[float, tuple[float, float, float]]:
+    """The reachable product nearest the target, and a point that reaches it (for error messages)."""
+    point = min(itertools.product(alphas, betas, gammas), key=lambda p: abs(product(*p) - target))
+    return product(*point), point
+
+
+@dataclass(frozen=True)
+class ProxyBase:
+    """The network every candidate scales: a base at (depth, width, resolution) for a data set."""
+
+    name: str
+    variant: str
+    depth: float
+    width: float
+    resolution: int
+    num_classes: int
+    in_channels: int
+    resolution_divisor: int = 1
+
+    def resolution_for(self, r: float) -> int:
+        return scaled_resolution(self.resolution, r, self.resolution_divisor)
+
+    def complexity(self, c: Candidate):
+        return measure(
+            self.name, round(self.depth * c.d, 10), round(self.width * c.w, 10), self.resolution_for(c.r),
+            self.num_classes, self.in_channels, self.variant,
+        )
+
+
+def describe(base: ProxyBase, c: Candidate, base_flops: int) -> dict:
+    """The candidate record: coefficients, absolute multipliers, size and cost."""
+    cx = base.complexity(c)
+    return dict(
+        key=c.key, series=c.series, base=base.name, alpha=c.alpha, beta=c.beta, gamma=c.gamma,
+        d=c.d, w=c.w, r=c.r, depth=round(base.depth * c.d, 10), width=round(base.width * c.w, 10),
+        resolution=base.resolution_for(c.r), params=cx.params, flops=cx.flops,
+        fvcore_flops=cx.fvcore_flops, activations=cx.activations,
+        formula_ratio=round(c.formula_ratio, 6), measured_ratio=round(cx.flops / base_flops, 6),
+    )
+
+
+def measure_and_filter(base: ProxyBase, candidates, target: float, flops_tolerance: float, max_candidates=None):
+    """Records of all candidates with `kept` set where the measured ratio is within tolerance.
+
+    With `max_candidates`, only that many are kept: those whose measured ratio is closest.
+    """
+    base_flops = base.complexity(Candidate(1.0, 1.0, 1.0)).flops
+    records = [describe(base, c, base_flops) for c in candidates]
+    for rec in records:
+        rec["kept"] = abs(rec["measured_ratio"] / target - 1) <= flops_tolerance + _SLACK
+    if max_candidates is not None:
+        kept = sorted((r for r in records if r["kept"]), key=lambda r: abs(r["measured_ratio"] - target))
+        for rec in kept[max_candidates:]:
+            rec["kept"] = False
+    return records

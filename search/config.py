@@ -1,0 +1,175 @@
+"""The structured config schema of `run_search.py`, and the checks Hydra's types cannot express.
+
+Every field is documented where it is defined; the YAML files under conf/ only choose values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from models import BASES, VARIANTS
+from search.data import DataConfig
+
+PRUNERS = ("median", "none", "halving", "hyperband")
+SCHEDULES = ("cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+STORAGES = ("sqlite", "journal", "postgres")
+ROLES = ("coordinator", "worker")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names it and what would be valid."""
+
+
+@dataclass
+class BaseConfig:
+    name: str = "mobilenetv2"  # a network of models.BASES
+    variant: str = "small"  # imagenet (total stride 32) or small (28-64 px inputs: stem stride 1)
+    resolution: int = 32  # input size of the proxy base (r = 1)
+    depth: float = 1.0  # proxy base depth multiplier; a candidate's d is depth * alpha
+    width: float = 0.5  # proxy base width multiplier; a candidate's w is width * beta
+    resolution_divisor: int = 1  # candidate input sizes are rounded to a multiple of this
+
+
+@dataclass
+class RangeConfig:
+    min: float = 1.0  # smallest value (>= 1: candidates never shrink the base)
+    max: float = 2.0  # largest value (inclusive)
+    step: float = 0.1  # grid step (> 0)
+
+
+@dataclass
+class SearchConfig:
+    alpha: RangeConfig = field(default_factory=lambda: RangeConfig(1.0, 2.0, 0.1))  # depth coefficient
+    beta: RangeConfig = field(default_factory=lambda: RangeConfig(1.0, 1.5, 0.05))  # width coefficient
+    gamma: RangeConfig = field(default_factory=lambda: RangeConfig(1.0, 1.5, 0.05))  # resolution coefficient
+    target: float = 2.0  # alpha * beta^2 * gamma^2 ~= target (FLOPs grow by target per phi step)
+    tolerance: float = 0.05  # keep grid points with |alpha * beta^2 * gamma^2 - target| <= tolerance
+    flops_tolerance: float = 0.15  # then keep those whose measured FLOPs ratio is within target * (1 +- this)
+    max_candidates: Optional[int] = None  # cap on kept candidates, closest measured ratio first (None = all)
+    phi_max: int = 4  # best.yaml lists the family phi = 1..phi_max
+    seeds: int = 1  # proxy trainings per candidate (score = mean); the pruner watches the first
+    pruner: str = "median"  # median | none | halving | hyperband
+    pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
+    dry_run: bool = False  # write candidates.csv and stop before training
+    workers: int = 1  # local worker processes sharing a journal storage
+    role: str = "coordinator"  # coordinator (enqueue, work, export) | worker (only work)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3  # proxy training epochs (one validation report to the pruner after each)
+    max_images: Optional[int] = None  # cap on training images per epoch (None = the whole train split)
+    batch_size: int = 128
+    lr: float = 0.2  # peak learning rate of SGD with Nesterov momentum
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # cosine (with linear warm-up) | onecycle
+    warmup_epochs: float = 0.3  # cosine: linear warm-up length in epochs
+    label_smoothing: float = 0.1
+    flip: bool = True  # random horizontal flips
+    crop_padding: float = 0.125  # random translations of up to this fraction of the side (0 = off)
+    eval_batch_size: int = 1024
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda
+    threads: int = 0  # CPU threads per worker (0 = cores / workers)
+    channels_last: bool = True
+    seed: int = 0  # seed of the first proxy training; seed k uses seed + k
+
+
+@dataclass
+class StorageConfig:
+    kind: str = "sqlite"  # sqlite (one process) | journal (local workers) | postgres (several machines)
+    path: Optional[str] = None  # sqlite/journal file (None = inside the run folder)
+    url: Optional[str] = None  # postgres URL; None reads $OPTUNA_STORAGE_URL
+
+
+@dataclass
+class Config:
+    name: str = "${base.name}-${data.name}"  # run folder under runs/ and Optuna study name
+    runs_dir: str = "runs"  # parent folder of all runs
+    base: BaseConfig = field(default_factory=BaseConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    experiment: Any = None  # experiment presets set other groups' values (conf/experiment/)
+
+
+def register() -> None:
+    """Make the schema known to Hydra so every YAML value is type-checked against it."""
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]*$")
+
+
+def _choice(key: str, value, valid) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}={value!r} is not one of: {', '.join(map(str, valid))}")
+
+
+def _positive(key: str, value) -> None:
+    if value is None or not value > 0 or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{key}={value!r} must be > 0")
+
+
+def validate(cfg) -> None:
+    """Check what the types allow but the search cannot use; raise ConfigError on the first problem."""
+    if not _RUN_NAME.match(str(cfg.name)) or ".." in str(cfg.name):
+        raise ConfigError(
+            f"name={cfg.name!r} must be a plain folder name (letters, digits, . _ = , + -) inside {cfg.runs_dir}/"
+        )
+    _choice("base.name", cfg.base.name, BASES)
+    _choice("base.variant", cfg.base.variant, VARIANTS)
+    for key in ("resolution", "depth", "width", "resolution_divisor"):
+        _positive(f"base.{key}", getattr(cfg.base, key))
+    min_size = 8 if cfg.base.variant == "small" else 32
+    if cfg.base.resolution < min_size:
+        raise ConfigError(
+            f"base.resolution={cfg.base.resolution} is too small for base.variant={cfg.base.variant}: use >= {min_size}"
+        )
+
+    s = cfg.search
+    for axis in ("alpha", "beta", "gamma"):
+        r = getattr(s, axis)
+        if r.min < 1:
+            raise ConfigError(f"search.{axis}.min={r.min} must be >= 1 (candidates scale the base up)")
+        if r.min > r.max:
+            raise ConfigError(f"search.{axis}.min={r.min} is larger than search.{axis}.max={r.max}")
+        _positive(f"search.{axis}.step", r.step)
+    _positive("search.target", s.target)
+    for key in ("tolerance", "flops_tolerance"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
+    for key in ("phi_max", "seeds", "workers"):
+        _positive(f"search.{key}", getattr(s, key))
+    if s.max_candidates is not None:
+        _positive("search.max_candidates", s.max_candidates)
+    _choice("search.pruner", s.pruner, PRUNERS)
+    _choice("search.role", s.role, ROLES)
+
+    t = cfg.train
+    for key in ("epochs", "batch_size", "lr", "eval_batch_size"):
+        _positive(f"train.{key}", getattr(t, key))
+    if t.max_images is not None:
+        _positive("train.max_images", t.max_images)
+    if not 0 <= t.label_smoothing < 1:
+        raise ConfigError(f"train.label_smoothing={t.label_smoothing} must be in [0, 1)")
+    if not 0 <= t.crop_padding < 0.5:
+        raise ConfigError(f"train.crop_padding={t.crop_padding} must be in [0, 0.5)")
+    _choice("train.schedule", t.schedule, SCHEDULES)
+    _choice("train.device", t.device, DEVICES)
+    if t.threads < 0:
+        raise ConfigError(f"train.threads={t.threads} must be >= 0 (0 = cores / workers)")
+
+    _choice("storage.kind", cfg.storage.kind, STORAGES)
+    if s.workers > 1 and cfg.storage.kind == "sqlite":
+        raise ConfigError(
+            f"search.workers={s.workers} needs storage=journal or storage=postgres: "
+            "SQLite runs queued trials twice under several processes"
+        )

@@ -1,0 +1,203 @@
+"""Short proxy trainings: images held in memory, augmentation per batch on tensors.
+
+The loop avoids what makes small-model training slow on a CPU: no per-sample Python work, no
+DataLoader workers, no host sync per step (the loss is accumulated on the device and read
+once per epoch), channels-last memory, and evaluation under inference mode in large batches.
+On CUDA it adds bf16 autocast and keeps the data on the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from search.data import ImageSet, resize_images
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class PreparedData:
+    """One split at one resolution, ready for batching: uint8 images on the training device."""
+
+    images: torch.Tensor  # uint8 (N, C, R, R)
+    labels: torch.Tensor  # int64 (N,)
+    mean: torch.Tensor  # (1, C, 1, 1) per-channel mean of the training split, in [0, 255] units
+    std: torch.Tensor
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images, in [0, 255] units, shaped (1, C, 1, 1)."""
+    x = images.float()
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1.0)
+    return mean, std
+
+
+def prepare(split: ImageSet, resolution: int, stats, device: torch.device) -> PreparedData:
+    """Resize a split once to `resolution` and keep it as uint8 (4x smaller than float)."""
+    if resolution == split.images.shape[-1]:
+        images = split.images
+    else:
+        images = (resize_images(split.images, resolution) * 255).round_().to(torch.uint8)
+    mean, std = stats
+    return PreparedData(images.to(device), split.labels.to(device), mean.to(device), std.to(device))
+
+
+def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random translation by up to `padding` px (zero fill) and horizontal flip, per sample."""
+    n, _, h, w = x.shape
+    if padding > 0:
+        padded = F.pad(x, (padding,) * 4)
+        dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
+        rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # (N, H, 1)
+        cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # (N, 1, W)
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if flip:
+        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)[:, None, None, None]
+        x = torch.where(mask, x.flip(3), x)
+    return x
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Learning-rate multiplier at `step`: linear warm-up, then cosine decay (one-cycle: to 1/25 start)."""
+    if schedule == "onecycle":
+        warmup = max(1, int(0.3 * total))
+        start = 1 / 25
+        if step < warmup:
+            return start + (1 - start) * step / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * progress))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    accuracies: list[float] = field(default_factory=list)  # validation accuracy after each epoch
+    losses: list[float] = field(default_factory=list)  # mean training loss of each epoch
+    images_seen: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.accuracies[-1] if self.accuracies else float("nan")
+
+
+def _param_groups(model: nn.Module, weight_decay: float):
+    """No weight decay on batch norm and biases (standard for short schedules)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _normalise(batch_uint8, data: PreparedData, channels_last: bool):
+    x = (batch_uint8.float() - data.mean) / data.std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.inference_mode()
+def evaluate(model, data: PreparedData, batch_size: int, channels_last: bool, autocast) -> float:
+    """Top-1 accuracy on a prepared split."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=data.labels.device)
+    for start in range(0, len(data.labels), batch_size):
+        x = _normalise(data.images[start : start + batch_size], data, channels_last)
+        with autocast():
+            logits = model(x)
+        correct += (logits.argmax(1) == data.labels[start : start + batch_size]).sum()
+    return correct.item() / len(data.labels)
+
+
+def train(
+    model: nn.Module,
+    train_data: PreparedData,
+    val_data: PreparedData,
+    cfg,
+    device: torch.device,
+    seed: int,
+    on_epoch: Optional[Callable[[int, float], None]] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> TrainResult:
+    """Train `model` on `train_data` for cfg.epochs and return its validation accuracies.
+
+    `on_epoch(epoch, accuracy)` is called after each epoch's evaluation (it may raise to stop,
+    e.g. optuna.TrialPruned); `progress(n_images)` after each step.
+    """
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    generator = torch.Generator().manual_seed(seed)
+    n = len(train_data.labels)
+    per_epoch = min(n, cfg.max_images) if cfg.max_images else n
+    steps_per_epoch = max(1, per_epoch // cfg.batch_size)  # drop the last partial batch
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+
+    optimizer = torch.optim.SGD(
+        _param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=True
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total, warmup, cfg.schedule)
+    )
+    padding = int(round(cfg.crop_padding * train_data.images.shape[-1]))
+    cuda = device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    result = TrainResult()
+
+    for epoch in range(cfg.epochs):
+        model.train()
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=generator)[: steps_per_epoch * cfg.batch_size].to(device)
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = augment(train_data.images[idx], padding, cfg.flip, generator)
+            x = _normalise(x, train_data, cfg.channels_last)
+            with autocast():
+                loss = F.cross_entropy(model(x), train_data.labels[idx], label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach()
+            if progress:
+                progress(len(idx))
+        mean_loss = loss_sum.item() / steps_per_epoch  # the one host sync of the epoch
+        result.images_seen += steps_per_epoch * cfg.batch_size
+        result.train_seconds += time.perf_counter() - start
+        result.losses.append(mean_loss)
+        if not math.isfinite(mean_loss):
+            raise TrainingDiverged(f"training loss became {mean_loss} in epoch {epoch + 1}")
+
+        start = time.perf_counter()
+        accuracy = evaluate(model, val_data, cfg.eval_batch_size, cfg.channels_last, autocast)
+        result.eval_seconds += time.perf_counter() - start
+        result.accuracies.append(accuracy)
+        if on_epoch:
+            on_epoch(epoch, accuracy)
+    return result
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device='cuda' but no CUDA device is available: use auto or cpu")
+    return torch.device(name)

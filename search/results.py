@@ -1,0 +1,91 @@
+"""What a run leaves in runs/<name>/: tables and YAML written atomically, and the best candidate."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import yaml
+
+from models import get_base, scaled_resolution
+from search.candidates import CANDIDATE_COLUMNS
+from search.complexity import measure
+
+RESULT_COLUMNS = [
+    "score", "score_std", "seed_scores", "accuracies", "images_seen", "train_seconds", "eval_seconds", "failure",
+]
+TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"] + CANDIDATE_COLUMNS + RESULT_COLUMNS
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> None:
+    write_atomic(path, table.to_csv(index=False))
+
+
+def write_yaml(path: Path, data: dict) -> None:
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: state, the candidate record and the results of its proxy training."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        row = dict(number=t.number, state=t.state.name, value=t.value, duration_seconds=duration)
+        row.update({k: v for k, v in t.user_attrs.items() if k in TRIAL_COLUMNS})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def family(base: str, alpha: float, beta: float, gamma: float, phi_max: int) -> list[dict]:
+    """The full-size base scaled by d = alpha^phi, w = beta^phi, r = gamma^phi (paper's Table 2)."""
+    spec = get_base(base)
+    rows = []
+    for phi in range(0, phi_max + 1):
+        d, w, r = alpha**phi, beta**phi, gamma**phi
+        res = scaled_resolution(spec.resolution, r)
+        c = measure(base, round(d, 10), round(w, 10), res)
+        rows.append(
+            dict(phi=phi, d=round(d, 4), w=round(w, 4), r=round(r, 4), resolution=res, params=c.params,
+                 flops=c.flops, activations=c.activations)
+        )
+    return rows
+
+
+def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
+    """best.yaml: the best completed grid candidate and the family it implies."""
+    done = trials[(trials.state == "COMPLETE") & (trials.series == "grid")]
+    if done.empty:
+        return None
+    best = done.loc[done.score.astype(float).idxmax()]
+    alpha, beta, gamma = (float(best[k]) for k in ("alpha", "beta", "gamma"))
+    return dict(
+        base=cfg.base.name,
+        alpha=alpha, beta=beta, gamma=gamma,
+        product=round(alpha * beta**2 * gamma**2, 6),
+        measured_ratio=float(best.measured_ratio),
+        score=float(best.score), score_std=float(best.score_std), trial=int(best.number),
+        proxy=dict(
+            data=cfg.data.name, variant=cfg.base.variant, depth=float(best.depth), width=float(best.width),
+            resolution=int(best.resolution), params=int(best.params), flops=int(best.flops),
+        ),
+        family_note=f"{cfg.base.name} at its native resolution, 1000 classes, scaled by alpha^phi, beta^phi, gamma^phi",
+        family=family(cfg.base.name, alpha, beta, gamma, cfg.search.phi_max),
+    )

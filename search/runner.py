@@ -1,0 +1,235 @@
+"""One compound-scaling search, from a composed config to the files in runs/<name>/."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+from models import build_model, scaled_spec
+from search import candidates as cands
+from search import study as st
+from search.config import ConfigError, validate
+from search.data import DataConfig, load_splits
+from search.proxy import TrainingDiverged, channel_stats, prepare, resolve_device, train
+from search.results import best_summary, trials_table, write_csv, write_yaml
+
+log = logging.getLogger("search")
+
+SUMMARY_COLUMNS = ["number", "state", "alpha", "beta", "gamma", "resolution", "measured_ratio", "score", "images_seen"]
+
+
+def grid_params(rec: dict) -> dict:
+    """The Optuna params of a grid candidate (what the importance and history plots use)."""
+    return {"alpha": rec["alpha"], "beta": rec["beta"], "gamma": rec["gamma"]}
+
+
+@dataclass
+class Context:
+    """Everything a worker needs to score candidates; data is resized once per resolution."""
+
+    cfg: object
+    base: cands.ProxyBase
+    train_split: object
+    val_split: object
+    device: torch.device
+    _prepared: dict = field(default_factory=dict)
+
+    def data_at(self, resolution: int):
+        if resolution not in self._prepared:
+            stats = channel_stats(self.train_split.images)
+            self._prepared[resolution] = (
+                prepare(self.train_split, resolution, stats, self.device),
+                prepare(self.val_split, resolution, stats, self.device),
+            )
+        return self._prepared[resolution]
+
+
+def run_dir_of(cfg) -> Path:
+    return (Path(cfg.runs_dir) / cfg.name).resolve()
+
+
+def load_data(cfg):
+    data_cfg = DataConfig(**OmegaConf.to_container(cfg.data, resolve=True))
+    return load_splits(data_cfg)
+
+
+def build_candidates(cfg, base: cands.ProxyBase) -> list[dict]:
+    """The grid's candidate records, measured; raises ConfigError when nothing is feasible."""
+    s = cfg.search
+    axes = [cands.axis_values(r.min, r.max, r.step) for r in (s.alpha, s.beta, s.gamma)]
+    points = cands.grid(*axes, target=s.target, tolerance=s.tolerance)
+    if not points:
+        closest, (a, b, g) = cands.closest_product(*axes, s.target)
+        raise ConfigError(
+            f"no grid point has alpha*beta^2*gamma^2 within search.tolerance={s.tolerance} of "
+            f"search.target={s.target}: the closest is {closest:.4f} at ({a}, {b}, {g}); widen the ranges or the tolerance"
+        )
+    records = cands.measure_and_filter(base, points, s.target, s.flops_tolerance, s.max_candidates)
+    if not any(r["kept"] for r in records):
+        closest = min(records, key=lambda r: abs(r["measured_ratio"] - s.target))
+        raise ConfigError(
+            f"no candidate's measured FLOPs ratio is within search.flops_tolerance={s.flops_tolerance} of "
+            f"search.target={s.target}: the closest is {closest['measured_ratio']:.3f} ({closest['key']}); "
+            "raise the tolerance or refine the grid"
+        )
+    return records
+
+
+def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
+    """Proxy-train one candidate for each seed; the pruner watches the first seed."""
+    rec = trial.user_attrs
+    for name, rng in (("alpha", ctx.cfg.search.alpha), ("beta", ctx.cfg.search.beta), ("gamma", ctx.cfg.search.gamma)):
+        trial.suggest_float(name, rng.min, rng.max)  # returns the queued value; records the distribution
+    train_data, val_data = ctx.data_at(rec["resolution"])
+    t = ctx.cfg.train
+    seeds = [t.seed + k for k in range(ctx.cfg.search.seeds)]
+    scores, images, train_s, eval_s, curves = [], 0, 0.0, 0.0, []
+
+    def report(epoch, accuracy):
+        trial.report(accuracy, epoch + 1)  # step = epochs completed: the pruners' resource unit
+        bar.set_postfix_str(f"epoch {epoch + 1}: acc {accuracy:.3f}")
+        if trial.should_prune():
+            trial.set_user_attr("images_seen", images + (epoch + 1) * _images_per_epoch(t, train_data))
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.3f}")
+
+    for k, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        spec = scaled_spec(ctx.base.name, rec["depth"], rec["width"], ctx.base.variant)
+        model = build_model(spec, ctx.base.num_classes, ctx.base.in_channels)
+        result = train(
+            model, train_data, val_data, t, ctx.device, seed,
+            on_epoch=report if k == 0 else None, progress=bar.update,
+        )
+        scores.append(result.accuracy)
+        images += result.images_seen
+        train_s += result.train_seconds
+        eval_s += result.eval_seconds
+        curves.append([round(a, 5) for a in result.accuracies])
+    score = statistics.fmean(scores)
+    for key, value in dict(
+        score=score, score_std=statistics.pstdev(scores), seed_scores=scores, accuracies=curves,
+        images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3),
+    ).items():
+        trial.set_user_attr(key, value)
+    return score
+
+
+def _images_per_epoch(t, data) -> int:
+    n = len(data.labels)
+    per_epoch = min(n, t.max_images) if t.max_images else n
+    return max(1, per_epoch // t.batch_size) * t.batch_size
+
+
+def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
+    """Claim queued candidates one at a time and score them until the queue is empty."""
+    per_trial = _images_per_epoch(ctx.cfg.train, ctx.data_at(ctx.base.resolution)[0]) * ctx.cfg.train.epochs
+    overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
+    overall.update(total - st.count_states(study).get("WAITING", 0) - st.count_states(study).get("RUNNING", 0))
+    while (trial := st.claim(study, storage)) is not None:
+        key = trial.user_attrs.get("key")
+        bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
+                   leave=False, position=1, disable=None)
+        try:
+            value = objective(ctx, trial, bar)
+            study.tell(trial, value)
+            log.info("trial %d %s: score %.4f", trial.number, key, value)
+        except optuna.TrialPruned as e:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            log.info("trial %d %s: %s", trial.number, key, e)
+        except TrainingDiverged as e:
+            trial.set_user_attr(st.FAILURE_ATTR, str(e))
+            trial.set_user_attr(st.FINAL_ATTR, True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log.warning("trial %d %s failed: %s", trial.number, key, e)
+        except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
+            trial.set_user_attr(st.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.enqueue_trial(grid_params(trial.user_attrs), user_attrs=st._candidate_attrs(trial.user_attrs))
+            raise
+        finally:
+            bar.close()
+        overall.update(1)
+    overall.close()
+
+
+def run(cfg) -> int:
+    """Run (or resume) the search described by `cfg`; returns the process exit code."""
+    validate(cfg)
+    run_dir = run_dir_of(cfg)
+    started = time.perf_counter()
+    train_split, val_split = load_data(cfg)
+    base = cands.ProxyBase(
+        cfg.base.name, cfg.base.variant, cfg.base.depth, cfg.base.width, cfg.base.resolution,
+        train_split.num_classes, train_split.channels, cfg.base.resolution_divisor,
+    )
+    records = build_candidates(cfg, base)
+    table = pd.DataFrame(records, columns=cands.CANDIDATE_COLUMNS)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _log_to(run_dir / "search.log")
+    write_yaml(run_dir / "config.yaml", OmegaConf.to_container(cfg, resolve=True))
+    write_csv(run_dir / "candidates.csv", table)
+    kept = [r for r in records if r["kept"]]
+    print(table.drop(columns=["key", "series", "base"]).to_string(index=False))
+    print(f"{len(kept)} of {len(records)} grid points kept (measured FLOPs ratio within "
+          f"{cfg.search.flops_tolerance:.0%} of {cfg.search.target}); candidates.csv in {run_dir}")
+    if cfg.search.dry_run:
+        return 0
+
+    _set_threads(cfg)
+    ctx = Context(cfg, base, train_split, val_split, resolve_device(cfg.train.device))
+    storage = st.make_storage(cfg, run_dir)
+    pruner = st.make_pruner(cfg.search.pruner, cfg.search.pruner_startup_trials, cfg.train.epochs)
+    study = st.open_study(storage, cfg.name, pruner)
+    if cfg.search.role == "coordinator":
+        if cfg.storage.kind == "sqlite":
+            requeued = st.requeue_interrupted(study, grid_params)
+            if requeued:
+                log.info("re-queued %d candidate(s) interrupted in an earlier run", requeued)
+        added = st.enqueue_missing(study, kept, grid_params)
+        log.info("study %r: %d candidate(s) queued now, %d in total; storage %s",
+                 cfg.name, added, len(kept), st.storage_hint(cfg, run_dir))
+    work(ctx, study, storage, len(kept))
+
+    trials = trials_table(study)
+    write_csv(run_dir / "trials.csv", trials)
+    best = best_summary(cfg, trials)
+    if best is not None:
+        write_yaml(run_dir / "best.yaml", best)
+    _print_summary(trials, best, run_dir, time.perf_counter() - started)
+    return 0
+
+
+def _log_to(path: Path) -> None:
+    """Append this process's log records to the run's log file (once per path)."""
+    root = logging.getLogger()
+    if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))
+
+
+def _set_threads(cfg) -> None:
+    threads = cfg.train.threads or max(1, (torch.get_num_threads() or 1) // cfg.search.workers)
+    torch.set_num_threads(threads)
+
+
+def _print_summary(trials: pd.DataFrame, best, run_dir: Path, seconds: float) -> None:
+    shown = trials[trials.state != "FAIL"].copy()
+    shown["score"] = pd.to_numeric(shown["score"], errors="coerce")
+    shown = shown.sort_values("score", ascending=False, na_position="last")
+    print(shown[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if best is not None:
+        print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
+              f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")
+    print(f"done in {seconds:.0f} s; results in {run_dir}")

@@ -1,0 +1,133 @@
+"""The Optuna study: storages, the candidate queue, and the worker loop.
+
+Candidates are enqueued once by the coordinator. Workers only ever *claim* queued trials (an
+atomic WAITING -> RUNNING transition in the storage); they never let a sampler invent a new
+trial, so a finite constrained grid is evaluated exactly once and then the study is done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from search.candidates import CANDIDATE_COLUMNS
+
+FAILURE_ATTR = "failure"  # user attr: why a trial failed
+FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence)
+KEY_ATTR = "key"  # user attr: the candidate's stable identity
+
+
+def make_storage(cfg, run_dir: Path):
+    """SQLite (one process), a journal file (local workers) or PostgreSQL (several machines)."""
+    kind = cfg.storage.kind
+    if kind == "postgres":
+        url = cfg.storage.url or os.environ.get("OPTUNA_STORAGE_URL")
+        if not url:
+            raise ValueError("storage=postgres needs storage.url or $OPTUNA_STORAGE_URL")
+        return optuna.storages.RDBStorage(url)
+    path = Path(cfg.storage.path or run_dir / ("study.db" if kind == "sqlite" else "study.journal")).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "sqlite":
+        return optuna.storages.RDBStorage(f"sqlite:///{path}")
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def storage_hint(cfg, run_dir: Path) -> str:
+    """What to pass to optuna-dashboard for this run (never includes a password)."""
+    if cfg.storage.kind == "postgres":
+        return "the PostgreSQL URL in $OPTUNA_STORAGE_URL"
+    name = "study.db" if cfg.storage.kind == "sqlite" else "study.journal"
+    path = Path(cfg.storage.path or run_dir / name).resolve()
+    return f"sqlite:///{path}" if cfg.storage.kind == "sqlite" else str(path)
+
+
+def make_pruner(name: str, startup_trials: int, max_steps: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_steps, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(storage, name: str, pruner) -> optuna.Study:
+    return optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", pruner=pruner, load_if_exists=True
+    )
+
+
+def _settled(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial that needs no new attempt: queued, running, finished, or failed for good."""
+    if trial.state == TrialState.FAIL:
+        return bool(trial.user_attrs.get(FINAL_ATTR))
+    return True
+
+
+def enqueue_missing(study: optuna.Study, records: list[dict], params_of: Callable[[dict], dict]) -> int:
+    """Enqueue every record whose candidate has no settled trial yet; returns how many."""
+    present = {t.user_attrs.get(KEY_ATTR) for t in study.get_trials(deepcopy=False) if _settled(t)}
+    added = 0
+    for rec in records:
+        if rec[KEY_ATTR] not in present:
+            study.enqueue_trial(params_of(rec), user_attrs=_jsonable(rec))
+            added += 1
+    return added
+
+
+def requeue_interrupted(study: optuna.Study, params_of: Callable[[dict], dict]) -> int:
+    """Mark trials left RUNNING by a dead process as failed, and queue their candidates again.
+
+    Only safe where no other process works on the study (SQLite, one process).
+    """
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        study.enqueue_trial(params_of(trial.user_attrs), user_attrs=_candidate_attrs(trial.user_attrs))
+        count += 1
+    return count
+
+
+def claim(study: optuna.Study, storage) -> optuna.Trial | None:
+    """Atomically take one queued trial of `study` (opened on `storage`), or None when none is queued."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                return optuna.Trial(study, trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def count_states(study: optuna.Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def _candidate_attrs(attrs: dict) -> dict:
+    """The candidate record inside a trial's user attrs, without the results of the attempt."""
+    return {k: attrs[k] for k in CANDIDATE_COLUMNS if k in attrs}
+
+
+def _jsonable(rec: dict) -> dict:
+    """User attrs must be JSON: turn NaN into None and numpy scalars into Python numbers."""
+    out = {}
+    for k, v in rec.items():
+        if hasattr(v, "item"):
+            v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            v = None
+        out[k] = v
+    return out

@@ -1,0 +1,139 @@
+"""The search end to end on a tiny base and tiny data, with a real SQLite storage."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from search import study as st
+from search.runner import run
+from tests.conftest import ROOT, TINY, compose, run_cli
+
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def test_dry_run_writes_candidates_without_training(runs):
+    assert run(compose("name=dry", "search.dry_run=true", runs_dir=runs)) == 0
+    table = pd.read_csv(runs / "dry" / "candidates.csv")
+    assert {"alpha", "beta", "gamma", "d", "w", "r", "resolution", "params", "flops", "activations",
+            "formula_ratio", "measured_ratio", "kept"} <= set(table.columns)
+    assert table.kept.sum() == 3
+    assert not (runs / "dry" / "study.db").exists()
+
+
+def test_search_end_to_end_then_rerun_runs_nothing(runs):
+    cfg = compose("name=e2e", "search.pruner=none", runs_dir=runs)
+    assert run(cfg) == 0
+    out = runs / "e2e"
+    for name in ("candidates.csv", "trials.csv", "best.yaml", "config.yaml", "study.db"):
+        assert (out / name).exists(), name
+    trials = pd.read_csv(out / "trials.csv")
+    kept = pd.read_csv(out / "candidates.csv").query("kept")
+    assert sorted(trials.key) == sorted(kept.key)  # every kept candidate exactly once
+    assert (trials.state == "COMPLETE").all()
+    assert trials.score.between(0, 1).all() and (trials.images_seen > 0).all()
+
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert f"grid:d={best['alpha']:g},w={best['beta']:g},r={best['gamma']:g}" in set(kept.key)
+    assert best["score"] == pytest.approx(trials.score.max())
+    assert [row["phi"] for row in best["family"]] == [0, 1, 2, 3, 4]
+    flops = [row["flops"] for row in best["family"]]
+    assert flops == sorted(flops) and flops[1] / flops[0] == pytest.approx(best["measured_ratio"], rel=0.5)
+
+    before = (out / "trials.csv").read_text()
+    assert run(cfg) == 0  # the same command again: everything is done already
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == len(kept)
+    assert (out / "trials.csv").read_text() == before
+
+
+def test_ctrl_c_then_resume_runs_only_what_was_not_finished(runs):
+    storage = f"sqlite:///{runs / 'intr' / 'study.db'}"
+    slow = ["name=intr", "search.pruner=none", "train.epochs=6"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *slow],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until one trial is done and the next one is running
+        time.sleep(0.5)
+        try:
+            states = [t.state for t in optuna.load_study(study_name="intr", storage=storage).trials]
+        except Exception:
+            continue
+        if TrialState.COMPLETE in states and TrialState.RUNNING in states:
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) != 0
+    done_before = {
+        t.user_attrs["key"] for t in optuna.load_study(study_name="intr", storage=storage).trials
+        if t.state == TrialState.COMPLETE
+    }
+    assert done_before
+
+    result = run_cli(*slow, runs_dir=runs)
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = optuna.load_study(study_name="intr", storage=storage).trials
+    complete = [t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE]
+    assert sorted(complete) == sorted(set(complete))  # nothing twice
+    assert len(complete) == 3
+    finished_first = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs["key"] in done_before]
+    assert len(finished_first) == len(done_before)  # finished trials were kept, not re-run
+    assert any(t.state == TrialState.FAIL and "interrupted" in t.user_attrs.get("failure", "") for t in trials)
+
+
+@pytest.mark.parametrize("name", ["median", "halving", "hyperband"])
+def test_pruners_prune_a_weak_candidate(tmp_path, name):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}")
+    study = st.open_study(storage, "p", st.make_pruner(name, startup_trials=1, max_steps=3))
+    params = lambda rec: {"alpha": rec["alpha"]}  # noqa: E731
+    records = [{"key": f"k{i}", "alpha": 1.0 + i / 10} for i in range(4)]
+    assert st.enqueue_missing(study, records, params) == 4
+    assert st.enqueue_missing(study, records, params) == 0  # enqueued once only
+    for strong in range(3):
+        trial = st.claim(study, storage)
+        for step in (1, 2, 3):  # as the runner does: report, then ask the pruner
+            trial.report(0.8 + 0.01 * step + 0.001 * strong, step)
+            assert not trial.should_prune()
+        study.tell(trial, 0.82)
+    weak = st.claim(study, storage)
+    weak.report(0.05, 1)
+    assert weak.should_prune()
+    assert st.claim(study, storage) is None
+
+
+def test_bad_config_value_exits_with_one_line(runs):
+    result = run_cli("name=bad", "train.epochs=0", runs_dir=runs)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: train.epochs=0 must be > 0"
+    assert not (runs / "bad").exists()
+
+
+def test_infeasible_grid_names_the_closest_product(runs):
+    result = run_cli("name=nogrid", "search.tolerance=0", "search.beta.max=1", "search.gamma.max=1",
+                     "search.alpha.max=1.5", "search.alpha.step=0.5", runs_dir=runs)
+    assert result.returncode == 2
+    assert "the closest is 1.5000 at (1.5, 1.0, 1.0)" in result.stderr
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir(FASHION), reason="Debian's dataset-fashion-mnist is not installed")
+def test_search_on_real_fashion_mnist(runs):
+    cfg = compose("name=fm", "data=fashion_mnist", "data.num_train=512", "data.num_val=256",
+                  "base.resolution=28", "search.pruner=none", runs_dir=runs)
+    assert run(cfg) == 0
+    trials = pd.read_csv(runs / "fm" / "trials.csv")
+    candidates = pd.read_csv(runs / "fm" / "candidates.csv")
+    assert (trials.state == "COMPLETE").all() and len(trials) == candidates.kept.sum()
+    assert set(candidates.resolution) == {28, 42}  # gamma 1 and 1.5 at a 28 px base
+    assert trials.score.max() > 0.2  # 10 classes: well above chance even after 2 tiny epochs
