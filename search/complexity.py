@@ -8,15 +8,29 @@ counts batch norm and pooling, and its activation count are kept as separate fig
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 import torch
-from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import (
+    addmm_flop_jit, bmm_flop_jit, conv_flop_jit, einsum_flop_jit, generic_activation_jit, linear_flop_jit,
+    matmul_flop_jit,
+)
 
 from models import create
 
-# fvcore operator names that are multiply-adds of conv / linear layers.
-MULTIPLY_ADD_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
+# The multiply-add ops of conv / linear layers: traced op -> (fvcore's name for it, flop handle).
+MULTIPLY_ADD_HANDLES = {
+    "aten::_convolution": ("conv", conv_flop_jit),
+    "aten::addmm": ("addmm", addmm_flop_jit),
+    "aten::linear": ("linear", linear_flop_jit),
+    "aten::matmul": ("matmul", matmul_flop_jit),
+    "aten::mm": ("mm", matmul_flop_jit),
+    "aten::bmm": ("bmm", bmm_flop_jit),
+    "aten::einsum": ("einsum", einsum_flop_jit),
+}
+_ACTIVATIONS = "activations"  # the extra key under which the same ops count their outputs
 
 
 @dataclass(frozen=True)
@@ -31,24 +45,39 @@ class Complexity:
 
 
 def count(model: torch.nn.Module, resolution: int, in_channels: int = 3) -> Complexity:
-    """Trace `model` once per counter on a single image (eval mode, no grad) and count."""
+    """Count one image in eval mode with a single fvcore trace (flops and activations together)."""
     was_training = model.training
     model.eval()
     image = torch.zeros(1, in_channels, resolution, resolution)
+    handles = {op: _with_activations(name, flop) for op, (name, flop) in MULTIPLY_ADD_HANDLES.items()}
     try:
         with torch.no_grad():
-            flops = _quiet(FlopCountAnalysis(model, image))
-            by_op = flops.by_operator()
-            activations = _quiet(ActivationCountAnalysis(model, image)).total()
-            fvcore_total = flops.total()
+            analysis = FlopCountAnalysis(model, image).set_op_handle(**handles)
+            by_op = _quiet(analysis).by_operator()
     finally:
         model.train(was_training)
+    activations = by_op.pop(_ACTIVATIONS, 0)
     return Complexity(
         params=sum(p.numel() for p in model.parameters()),
-        flops=int(sum(by_op.get(op, 0) for op in MULTIPLY_ADD_OPS)),
-        fvcore_flops=int(fvcore_total),
+        flops=int(sum(by_op.get(name, 0) for name, _ in MULTIPLY_ADD_HANDLES.values())),
+        fvcore_flops=int(sum(by_op.values())),
         activations=int(activations),
     )
+
+
+def _with_activations(name: str, flop_handle):
+    """An fvcore op handle that reports the op's flops and its output activations at once."""
+    activation_handle = generic_activation_jit()
+
+    def handle(inputs, outputs):
+        flops, activations = flop_handle(inputs, outputs), activation_handle(inputs, outputs)
+        return Counter({name: _number(flops), _ACTIVATIONS: _number(activations)})
+
+    return handle
+
+
+def _number(value):
+    return sum(value.values()) if isinstance(value, Counter) else value
 
 
 @functools.lru_cache(maxsize=None)

@@ -56,17 +56,17 @@ class SearchConfig:
     seeds: int = 1  # proxy trainings per candidate (score = mean); the pruner watches the first
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
+    pruner_warmup_epochs: int = 1  # epochs every trial trains before the median pruner may stop it
     dry_run: bool = False  # write candidates.csv and stop before training
-    workers: int = 1  # local worker processes sharing a journal storage
-    role: str = "coordinator"  # coordinator (enqueue, work, export) | worker (only work)
+    role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 3  # proxy training epochs (one validation report to the pruner after each)
+    epochs: int = 4  # proxy training epochs (one validation report to the pruner after each)
     max_images: Optional[int] = None  # cap on training images per epoch (None = the whole train split)
     batch_size: int = 128
-    lr: float = 0.2  # peak learning rate of SGD with Nesterov momentum
+    lr: float = 0.05  # peak learning rate of SGD with Nesterov momentum
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"  # cosine (with linear warm-up) | onecycle
@@ -75,8 +75,9 @@ class TrainConfig:
     flip: bool = True  # random horizontal flips
     crop_padding: float = 0.125  # random translations of up to this fraction of the side (0 = off)
     eval_batch_size: int = 1024
+    bn_images: int = 512  # training images that re-estimate batch-norm statistics before each evaluation (0 = off)
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
-    threads: int = 0  # CPU threads per worker (0 = cores / workers)
+    threads: int = 0  # CPU threads of this process (0 = all cores; divide them among local workers)
     channels_last: bool = True
     seed: int = 0  # seed of the first proxy training; seed k uses seed + k
 
@@ -146,8 +147,13 @@ def validate(cfg) -> None:
     for key in ("tolerance", "flops_tolerance"):
         if getattr(s, key) < 0:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
-    for key in ("phi_max", "seeds", "workers"):
+    for key in ("phi_max", "seeds"):
         _positive(f"search.{key}", getattr(s, key))
+    if s.pruner_startup_trials < 0 or s.pruner_warmup_epochs < 0:
+        raise ConfigError(
+            f"search.pruner_startup_trials={s.pruner_startup_trials} and "
+            f"search.pruner_warmup_epochs={s.pruner_warmup_epochs} must be >= 0"
+        )
     if s.max_candidates is not None:
         _positive("search.max_candidates", s.max_candidates)
     _choice("search.pruner", s.pruner, PRUNERS)
@@ -156,6 +162,8 @@ def validate(cfg) -> None:
     t = cfg.train
     for key in ("epochs", "batch_size", "lr", "eval_batch_size"):
         _positive(f"train.{key}", getattr(t, key))
+    if t.bn_images < 0:
+        raise ConfigError(f"train.bn_images={t.bn_images} must be >= 0 (0 = off)")
     if t.max_images is not None:
         _positive("train.max_images", t.max_images)
     if not 0 <= t.label_smoothing < 1:
@@ -165,11 +173,11 @@ def validate(cfg) -> None:
     _choice("train.schedule", t.schedule, SCHEDULES)
     _choice("train.device", t.device, DEVICES)
     if t.threads < 0:
-        raise ConfigError(f"train.threads={t.threads} must be >= 0 (0 = cores / workers)")
+        raise ConfigError(f"train.threads={t.threads} must be >= 0 (0 = all cores)")
 
     _choice("storage.kind", cfg.storage.kind, STORAGES)
-    if s.workers > 1 and cfg.storage.kind == "sqlite":
+    if s.role == "worker" and cfg.storage.kind == "sqlite":
         raise ConfigError(
-            f"search.workers={s.workers} needs storage=journal or storage=postgres: "
+            "search.role=worker needs storage=journal or storage=postgres: "
             "SQLite runs queued trials twice under several processes"
         )

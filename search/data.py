@@ -12,7 +12,7 @@ The synthetic set
 Each image (64x64 RGB by default) shows one object on a cluttered background.  A class is a pair:
 
 * a coarse **shape**, which survives down-sampling: disc, square, triangle, ring, cross;
-* a fine **texture** inside it: plain, stripes, checker, concentric rings, with a period of 2.5-4.5 px at
+* a fine **texture** inside it: plain, stripes, checker, concentric rings, with a period of 3-4.5 px at
   64 px: at or beyond the Nyquist limit of a 32 px image (partly visible, partly aliased away) and far
   beyond that of a 16 px one (gone).
 
@@ -20,8 +20,9 @@ Class c has shape ``(c // 2) % 5`` and texture ``2 * (c // 10) + c % 2``, so any
 cues; the default 10 classes are 5 shapes x {plain, stripes}, the maximum is 20.  A 16 px network can at
 best tell the shape, so accuracy rises with resolution, and telling shapes apart in the clutter needs
 width and depth.  Nuisances: object position, size, rotation, aspect ratio and colours; texture
-orientation, period and phase; a smooth random colour background; capsule-shaped distractors behind the
-object (some striped like a textured object) and one in front; grey pixel noise.  A plain object is
+orientation, period and phase; a smooth random colour background; up to two capsule-shaped distractors
+behind the object (some striped like a textured object) and, a quarter of the time, one in front; grey
+pixel noise.  The object spans 40-60% of the image.  A plain object is
 painted in the mean of its two colours, so colour says nothing about texture once the stripes blur.
 
 Images are rendered in chunks, vectorised with torch over coordinate grids, from one seeded
@@ -240,7 +241,7 @@ def _render(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tens
         return dx * cos + dy * sin, dy * cos - dx * sin
 
     def fine_period():
-        return uniform(2.5, 4.5) * px
+        return uniform(3.0, 4.5) * px
 
     coords = torch.arange(size, dtype=torch.float32) + 0.5
     y, x = coords.view(1, size, 1), coords.view(1, 1, size)
@@ -254,9 +255,9 @@ def _render(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tens
 
     def draw_capsule(front: bool) -> None:
         """A distractor: a line segment with round ends, from a dot to a bar; if absent, moved off the image."""
-        present = torch.rand(b, 1, 1, generator=gen) < (0.5 if front else 0.8)
+        present = torch.rand(b, 1, 1, generator=gen) < (0.25 if front else 0.5)
         cx, cy = torch.where(present, uniform(0, size), -1e4), uniform(0, size)
-        half_length, half_width = uniform(0, 12 * px), uniform(0.75, 2.5 if front else 4.5) * px
+        half_length, half_width = uniform(0, 10 * px), uniform(0.75, 2.0 if front else 3.0) * px
         along, across = rotate(x - cx, y - cy, uniform(0, 2 * math.pi))
         distance = torch.hypot((along.abs() - half_length).clamp_(min=0), across)
         alpha = (0.5 + half_width - distance).clamp_(0, 1)[:, None]
@@ -266,13 +267,13 @@ def _render(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tens
             stripes = _square_wave(along[s] * (2 * math.pi / fine_period()[s]) + uniform(0, 2 * math.pi)[s])
             image[s] = image[s].lerp_(uniform(0, 1, 3)[s], alpha[s] * stripes[:, None])
 
-    for _ in range(3):
+    for _ in range(2):
         draw_capsule(front=False)
 
     # The object: its shape gives the silhouette, its texture the fine pattern inside.
     shape_ids, texture_ids = (labels // 2) % len(SHAPES), 2 * (labels // 10) + labels % 2
     cx, cy = uniform(0.3, 0.7) * size, uniform(0.3, 0.7) * size
-    radius, stretch = uniform(0.14, 0.24) * size, torch.exp(uniform(-0.2, 0.2))
+    radius, stretch = uniform(0.2, 0.3) * size, torch.exp(uniform(-0.2, 0.2))
     turn, texture_turn, phase = (uniform(0, 2 * math.pi) for _ in range(3))
     period = fine_period()
     dx, dy = x - cx, y - cy
@@ -291,8 +292,8 @@ def _render(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tens
     image.lerp_(torch.lerp(base, second, pattern[:, None]), alpha[:, None])
     draw_capsule(front=True)  # an occluder, half of the time
 
-    noise = torch.rand(b, 1, size, size, generator=gen).sub_(0.5)  # uniform grey noise, std 0.03..0.1
-    return image.add_(noise.mul_(uniform(0.1, 0.35, 1)))
+    noise = torch.rand(b, 1, size, size, generator=gen).sub_(0.5)  # uniform grey noise, std 0.03..0.06
+    return image.add_(noise.mul_(uniform(0.1, 0.2, 1)))
 
 
 # ---------------------------------------------------------------- real formats

@@ -111,6 +111,29 @@ def _normalise(batch_uint8, data: PreparedData, channels_last: bool):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(model, data: PreparedData, images: int, batch_size: int, channels_last: bool, autocast):
+    """Re-estimate batch-norm statistics on `images` training images ("precise BN").
+
+    In a short training the running averages lag far behind weights that still move fast, and
+    a network evaluated with them can predict a single class; exact averages over a few
+    hundred images fix that for about 5% of an epoch's cost.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or images <= 0:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    for start in range(0, min(images, len(data.labels)), batch_size):
+        with autocast():
+            model(_normalise(data.images[start : start + batch_size], data, channels_last))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 @torch.inference_mode()
 def evaluate(model, data: PreparedData, batch_size: int, channels_last: bool, autocast) -> float:
     """Top-1 accuracy on a prepared split."""
@@ -122,6 +145,12 @@ def evaluate(model, data: PreparedData, batch_size: int, channels_last: bool, au
             logits = model(x)
         correct += (logits.argmax(1) == data.labels[start : start + batch_size]).sum()
     return correct.item() / len(data.labels)
+
+
+def steps_in_epoch(cfg, n: int) -> int:
+    """Whole batches of an epoch over `n` images, capped by cfg.max_images (the last partial batch is dropped)."""
+    per_epoch = min(n, cfg.max_images) if cfg.max_images else n
+    return max(1, per_epoch // cfg.batch_size)
 
 
 def train(
@@ -144,8 +173,7 @@ def train(
         model.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(seed)
     n = len(train_data.labels)
-    per_epoch = min(n, cfg.max_images) if cfg.max_images else n
-    steps_per_epoch = max(1, per_epoch // cfg.batch_size)  # drop the last partial batch
+    steps_per_epoch = steps_in_epoch(cfg, n)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
 
@@ -186,6 +214,7 @@ def train(
             raise TrainingDiverged(f"training loss became {mean_loss} in epoch {epoch + 1}")
 
         start = time.perf_counter()
+        recalibrate_batch_norm(model, train_data, cfg.bn_images, cfg.batch_size, cfg.channels_last, autocast)
         accuracy = evaluate(model, val_data, cfg.eval_batch_size, cfg.channels_last, autocast)
         result.eval_seconds += time.perf_counter() - start
         result.accuracies.append(accuracy)

@@ -19,11 +19,12 @@ from search import candidates as cands
 from search import study as st
 from search.config import ConfigError, validate
 from search.data import DataConfig, load_splits
-from search.proxy import TrainingDiverged, channel_stats, prepare, resolve_device, train
+from search.proxy import TrainingDiverged, channel_stats, prepare, resolve_device, steps_in_epoch, train
 from search.results import best_summary, trials_table, write_csv, write_yaml
 
 log = logging.getLogger("search")
 
+WORKER_WAIT_SECONDS = 600  # how long a worker waits for the coordinator to enqueue the candidates
 SUMMARY_COLUMNS = ["number", "state", "alpha", "beta", "gamma", "resolution", "measured_ratio", "score", "images_seen"]
 
 
@@ -43,12 +44,14 @@ class Context:
     device: torch.device
     _prepared: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        self.stats = channel_stats(self.train_split.images)  # normalisation of every resolution
+
     def data_at(self, resolution: int):
         if resolution not in self._prepared:
-            stats = channel_stats(self.train_split.images)
             self._prepared[resolution] = (
-                prepare(self.train_split, resolution, stats, self.device),
-                prepare(self.val_split, resolution, stats, self.device),
+                prepare(self.train_split, resolution, self.stats, self.device),
+                prepare(self.val_split, resolution, self.stats, self.device),
             )
         return self._prepared[resolution]
 
@@ -98,7 +101,7 @@ def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
         trial.report(accuracy, epoch + 1)  # step = epochs completed: the pruners' resource unit
         bar.set_postfix_str(f"epoch {epoch + 1}: acc {accuracy:.3f}")
         if trial.should_prune():
-            trial.set_user_attr("images_seen", images + (epoch + 1) * _images_per_epoch(t, train_data))
+            trial.set_user_attr("images_seen", images + (epoch + 1) * steps_in_epoch(t, len(train_data.labels)) * t.batch_size)
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.3f}")
 
     for k, seed in enumerate(seeds):
@@ -123,17 +126,13 @@ def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
     return score
 
 
-def _images_per_epoch(t, data) -> int:
-    n = len(data.labels)
-    per_epoch = min(n, t.max_images) if t.max_images else n
-    return max(1, per_epoch // t.batch_size) * t.batch_size
-
-
 def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
     """Claim queued candidates one at a time and score them until the queue is empty."""
-    per_trial = _images_per_epoch(ctx.cfg.train, ctx.data_at(ctx.base.resolution)[0]) * ctx.cfg.train.epochs
+    t = ctx.cfg.train
+    per_trial = steps_in_epoch(t, len(ctx.train_split)) * t.batch_size * t.epochs
     overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
-    overall.update(total - st.count_states(study).get("WAITING", 0) - st.count_states(study).get("RUNNING", 0))
+    states = st.count_states(study)
+    overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
     while (trial := st.claim(study, storage)) is not None:
         key = trial.user_attrs.get("key")
         bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
@@ -187,7 +186,8 @@ def run(cfg) -> int:
     _set_threads(cfg)
     ctx = Context(cfg, base, train_split, val_split, resolve_device(cfg.train.device))
     storage = st.make_storage(cfg, run_dir)
-    pruner = st.make_pruner(cfg.search.pruner, cfg.search.pruner_startup_trials, cfg.train.epochs)
+    s = cfg.search
+    pruner = st.make_pruner(s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
     study = st.open_study(storage, cfg.name, pruner)
     if cfg.search.role == "coordinator":
         if cfg.storage.kind == "sqlite":
@@ -197,6 +197,11 @@ def run(cfg) -> int:
         added = st.enqueue_missing(study, kept, grid_params)
         log.info("study %r: %d candidate(s) queued now, %d in total; storage %s",
                  cfg.name, added, len(kept), st.storage_hint(cfg, run_dir))
+    elif not st.wait_for_queue(study, timeout=WORKER_WAIT_SECONDS):
+        raise ConfigError(
+            f"search.role=worker found no candidates in study {cfg.name!r} after {WORKER_WAIT_SECONDS} s: "
+            "start the coordinator (the same command without search.role=worker) first"
+        )
     work(ctx, study, storage, len(kept))
 
     trials = trials_table(study)
@@ -220,8 +225,8 @@ def _log_to(path: Path) -> None:
 
 
 def _set_threads(cfg) -> None:
-    threads = cfg.train.threads or max(1, (torch.get_num_threads() or 1) // cfg.search.workers)
-    torch.set_num_threads(threads)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
 
 
 def _print_summary(trials: pd.DataFrame, best, run_dir: Path, seconds: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -49,9 +50,12 @@ def storage_hint(cfg, run_dir: Path) -> str:
     return f"sqlite:///{path}" if cfg.storage.kind == "sqlite" else str(path)
 
 
-def make_pruner(name: str, startup_trials: int, max_steps: int) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, startup_trials: int, max_steps: int, warmup_steps: int = 0) -> optuna.pruners.BasePruner:
+    """The pruner named in the config; steps are epochs completed (1, 2, ...)."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+        # Optuna may prune from step == n_warmup_steps on; our steps count epochs from 1, so
+        # "warm-up of k epochs" means the first possible prune is at step k + 1.
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps + 1)
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if name == "hyperband":
@@ -107,6 +111,16 @@ def claim(study: optuna.Study, storage) -> optuna.Trial | None:
         except UpdateFinishedTrialError:
             continue
     return None
+
+
+def wait_for_queue(study: optuna.Study, timeout: float, poll: float = 2.0) -> bool:
+    """Wait until the coordinator has enqueued candidates (the study has any trial)."""
+    deadline = time.monotonic() + timeout
+    while not study.get_trials(deepcopy=False):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def count_states(study: optuna.Study) -> dict[str, int]:

@@ -110,6 +110,21 @@ def test_pruners_prune_a_weak_candidate(tmp_path, name):
     assert st.claim(study, storage) is None
 
 
+def test_median_pruner_warmup_counts_epochs(tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'w.db'}")
+    study = st.open_study(storage, "w", st.make_pruner("median", startup_trials=1, max_steps=3, warmup_steps=1))
+    st.enqueue_missing(study, [{"key": "a", "alpha": 1.0}, {"key": "b", "alpha": 1.1}], lambda r: {"alpha": r["alpha"]})
+    strong = st.claim(study, storage)
+    for step in (1, 2, 3):
+        strong.report(0.8, step)
+    study.tell(strong, 0.8)
+    weak = st.claim(study, storage)
+    weak.report(0.05, 1)
+    assert not weak.should_prune()  # the first epoch is the warm-up
+    weak.report(0.05, 2)
+    assert weak.should_prune()
+
+
 def test_bad_config_value_exits_with_one_line(runs):
     result = run_cli("name=bad", "train.epochs=0", runs_dir=runs)
     assert result.returncode == 2
