@@ -166,6 +166,10 @@ def validate(cfg) -> None:
         raise ConfigError(f"train.bn_images={t.bn_images} must be >= 0 (0 = off)")
     if t.max_images is not None:
         _positive("train.max_images", t.max_images)
+    if not 0 <= t.momentum < 1:
+        raise ConfigError(f"train.momentum={t.momentum} must be in [0, 1)")
+    if t.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay={t.weight_decay} must be >= 0")
     if not 0 <= t.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing={t.label_smoothing} must be in [0, 1)")
     if not 0 <= t.crop_padding < 0.5:

@@ -178,7 +178,7 @@ def train(
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
 
     optimizer = torch.optim.SGD(
-        _param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=True
+        _param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total, warmup, cfg.schedule)
