@@ -151,8 +151,7 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
             log.warning("trial %d %s failed: %s", trial.number, key, e)
         except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
             trial.set_user_attr(st.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            study.enqueue_trial(grid_params(trial.user_attrs), user_attrs=st._candidate_attrs(trial.user_attrs))
+            st.requeue(study, trial.number, trial.user_attrs, grid_params)
             raise
         finally:
             bar.close()

@@ -92,12 +92,16 @@ def requeue_interrupted(study: optuna.Study, params_of: Callable[[dict], dict]) 
 
     Only safe where no other process works on the study (SQLite, one process).
     """
-    count = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        study.enqueue_trial(params_of(trial.user_attrs), user_attrs=_candidate_attrs(trial.user_attrs))
-        count += 1
-    return count
+    interrupted = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in interrupted:
+        requeue(study, trial.number, trial.user_attrs, params_of)
+    return len(interrupted)
+
+
+def requeue(study: optuna.Study, number: int, attrs: dict, params_of: Callable[[dict], dict]) -> None:
+    """Fail trial `number` and queue its candidate (the record in `attrs`) for a new attempt."""
+    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+    study.enqueue_trial(params_of(attrs), user_attrs=_candidate_attrs(attrs))
 
 
 def claim(study: optuna.Study, storage) -> optuna.Trial | None:
