@@ -118,6 +118,8 @@ def block_out_channels(kind: str, channels: int) -> int:
 
 def init_weights(module: nn.Module) -> None:
     """He-normal convs, unit batch norms, small linear weights (pycls / torchvision defaults)."""
+    if any(p.is_meta for p in module.parameters()):
+        return  # shapes only (FLOPs counting on the meta device): nothing to initialise
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -74,3 +74,9 @@ PAPER_TABLE3: tuple[Table3Row, ...] = (
 
 # Paper's grid-search result for EfficientNet-B0 (alpha = depth, beta = width, gamma = resolution).
 PAPER_ALPHA_BETA_GAMMA = (1.2, 1.1, 1.15)
+
+# Tan & Le 2019, Table 2: ImageNet top-1 % of EfficientNet-B0..B7 (the compound family).
+EFFICIENTNET_TOP1: dict[str, float] = {
+    "efficientnet_b0": 77.1, "efficientnet_b1": 79.1, "efficientnet_b2": 80.1, "efficientnet_b3": 81.6,
+    "efficientnet_b4": 82.9, "efficientnet_b5": 83.6, "efficientnet_b6": 84.0, "efficientnet_b7": 84.3,
+}

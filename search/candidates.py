@@ -12,15 +12,17 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from models import scaled_resolution
+from models import scaled_resolution, scaled_spec
+from models.macs import conv_linear_macs
 from search.complexity import measure
 
 _SLACK = 1e-9  # products within this of the tolerance edge count as inside
 
 # The candidate record, named once: candidates.csv, trial user attrs, trials.csv and plots.
 CANDIDATE_COLUMNS = [
-    "key", "series", "base", "alpha", "beta", "gamma", "d", "w", "r", "depth", "width", "resolution",
-    "params", "flops", "fvcore_flops", "activations", "formula_ratio", "measured_ratio", "kept",
+    "key", "series", "base", "variant", "num_classes", "in_channels", "alpha", "beta", "gamma", "phi", "d", "w", "r", "depth", "width",
+    "resolution", "params", "flops", "fvcore_flops", "activations", "formula_ratio", "measured_ratio",
+    "target_flops", "kept",
 ]
 
 
@@ -33,6 +35,8 @@ class Candidate:
     alpha: float = math.nan  # the grid coefficients (NaN outside the grid)
     beta: float = math.nan
     gamma: float = math.nan
+    phi: float = math.nan  # compound coefficient (grid points are phi = 1)
+    target_flops: float = math.nan  # the FLOPs a solved point was matched to (experiments)
 
     @property
     def formula_ratio(self) -> float:
@@ -58,7 +62,7 @@ def product(alpha: float, beta: float, gamma: float) -> float:
 def grid(alphas, betas, gammas, target: float = 2.0, tolerance: float = 0.05) -> list[Candidate]:
     """Every (alpha, beta, gamma) with |alpha * beta^2 * gamma^2 - target| <= tolerance."""
     return [
-        Candidate(a, b, g, "grid", a, b, g)
+        Candidate(a, b, g, "grid", a, b, g, phi=1.0)
         for a, b, g in itertools.product(alphas, betas, gammas)
         if abs(product(a, b, g) - target) <= tolerance + _SLACK
     ]
@@ -86,6 +90,11 @@ class ProxyBase:
     def resolution_for(self, r: float) -> int:
         return scaled_resolution(self.resolution, r, self.resolution_divisor)
 
+    def macs(self, c: Candidate) -> int:
+        """Conv + linear multiply-adds from shapes alone (what `complexity(c).flops` counts)."""
+        spec = scaled_spec(self.name, round(self.depth * c.d, 10), round(self.width * c.w, 10), self.variant)
+        return conv_linear_macs(spec, self.resolution_for(c.r), self.num_classes, self.in_channels)
+
     def complexity(self, c: Candidate):
         return measure(
             self.name, round(self.depth * c.d, 10), round(self.width * c.w, 10), self.resolution_for(c.r),
@@ -96,12 +105,17 @@ class ProxyBase:
 def describe(base: ProxyBase, c: Candidate, base_flops: int) -> dict:
     """The candidate record: coefficients, absolute multipliers, size and cost."""
     cx = base.complexity(c)
+    depth, width, resolution = round(base.depth * c.d, 10), round(base.width * c.w, 10), base.resolution_for(c.r)
+    # Grid points are unique by their coefficients; experiment series share points (every
+    # Fig. 3 line starts at the base), so there the key is the network and input size itself.
+    key = c.key if c.series == "grid" else f"{base.name}-{base.variant}:depth={depth:g},width={width:g},res={resolution}"
     return dict(
-        key=c.key, series=c.series, base=base.name, alpha=c.alpha, beta=c.beta, gamma=c.gamma,
-        d=c.d, w=c.w, r=c.r, depth=round(base.depth * c.d, 10), width=round(base.width * c.w, 10),
-        resolution=base.resolution_for(c.r), params=cx.params, flops=cx.flops,
-        fvcore_flops=cx.fvcore_flops, activations=cx.activations,
+        key=key, series=c.series, base=base.name, variant=base.variant, num_classes=base.num_classes,
+        in_channels=base.in_channels, alpha=c.alpha, beta=c.beta,
+        gamma=c.gamma, phi=c.phi, d=c.d, w=c.w, r=c.r, depth=depth, width=width, resolution=resolution,
+        params=cx.params, flops=cx.flops, fvcore_flops=cx.fvcore_flops, activations=cx.activations,
         formula_ratio=round(c.formula_ratio, 6), measured_ratio=round(cx.flops / base_flops, 6),
+        target_flops=c.target_flops,
     )
 
 

@@ -18,7 +18,7 @@ from fvcore.nn.jit_handles import (
     matmul_flop_jit,
 )
 
-from models import create
+from models import NetSpec, build_model, scaled_spec
 
 # The multiply-add ops of conv / linear layers: traced op -> (fvcore's name for it, flop handle).
 MULTIPLY_ADD_HANDLES = {
@@ -80,7 +80,6 @@ def _number(value):
     return sum(value.values()) if isinstance(value, Counter) else value
 
 
-@functools.lru_cache(maxsize=None)
 def measure(
     base: str,
     depth: float = 1.0,
@@ -90,9 +89,15 @@ def measure(
     in_channels: int = 3,
     variant: str = "imagenet",
 ) -> Complexity:
-    """Complexity of `base` scaled by (depth, width) at `resolution`; each key is traced once."""
-    model, _ = create(base, depth, width, num_classes, in_channels, variant)
-    return count(model, resolution, in_channels)
+    """Complexity of `base` scaled by (depth, width) at `resolution`."""
+    return measure_spec(scaled_spec(base, depth, width, variant), resolution, num_classes, in_channels)
+
+
+@functools.lru_cache(maxsize=None)
+def measure_spec(spec: NetSpec, resolution: int, num_classes: int = 1000, in_channels: int = 3) -> Complexity:
+    """Complexity of one network; cached by its spec, so multipliers that round to the same
+    network (as a FLOPs-matching bisection tries many) are traced once."""
+    return count(build_model(spec, num_classes, in_channels), resolution, in_channels)
 
 
 def _quiet(analysis):

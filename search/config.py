@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -57,8 +57,24 @@ class SearchConfig:
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
     pruner_warmup_epochs: int = 1  # epochs every trial trains before the median pruner may stop it
+    match_tolerance: float = 0.03  # experiments: warn when a solved point misses its FLOPs target by more
     dry_run: bool = False  # write candidates.csv and stop before training
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
+
+
+@dataclass
+class SeriesConfig:
+    """One line of an experiment's figure (search/series.py explains the forms)."""
+
+    base: Any = None  # None = the run's base; a conf/base option, or {name: ..., width: ...} to change its fields
+    d: Any = 1.0  # depth multiplier(s) over the proxy base: a number or a list
+    w: Any = 1.0  # width multiplier(s)
+    r: Any = 1.0  # resolution multiplier(s)
+    phi: Any = None  # compound coefficient(s): d, w, r = alpha^phi, beta^phi, gamma^phi
+    coefficients: Any = "paper"  # alpha, beta, gamma: paper (1.2, 1.1, 1.15), [a, b, g] or a best.yaml path
+    solve: Optional[str] = None  # d | w | r | phi: solved by bisection on measured FLOPs
+    match: Optional[str] = None  # solve for the FLOPs of each point of this (earlier) series
+    flops_ratio: Any = None  # or solve for these FLOPs ratio(s) to this series' base
 
 
 @dataclass
@@ -98,6 +114,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    series: Dict[str, SeriesConfig] = field(default_factory=dict)  # experiments: explicit series instead of the grid
     experiment: Any = None  # experiment presets set other groups' values (conf/experiment/)
 
 
@@ -144,7 +161,7 @@ def validate(cfg) -> None:
             raise ConfigError(f"search.{axis}.min={r.min} is larger than search.{axis}.max={r.max}")
         _positive(f"search.{axis}.step", r.step)
     _positive("search.target", s.target)
-    for key in ("tolerance", "flops_tolerance"):
+    for key in ("tolerance", "flops_tolerance", "match_tolerance"):
         if getattr(s, key) < 0:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
     for key in ("phi_max", "seeds"):

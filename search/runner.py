@@ -17,6 +17,8 @@ from tqdm.auto import tqdm
 from models import build_model, scaled_spec
 from search import candidates as cands
 from search import study as st
+from search.config import BaseConfig
+from search.series import SeriesSpec, experiment_points
 from search.config import ConfigError, validate
 from search.data import DataConfig, load_splits
 from search.proxy import TrainingDiverged, channel_stats, prepare, resolve_device, steps_in_epoch, train
@@ -25,12 +27,15 @@ from search.results import best_summary, trials_table, write_csv, write_yaml
 log = logging.getLogger("search")
 
 WORKER_WAIT_SECONDS = 600  # how long a worker waits for the coordinator to enqueue the candidates
-SUMMARY_COLUMNS = ["number", "state", "alpha", "beta", "gamma", "resolution", "measured_ratio", "score", "images_seen"]
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+GRID_PARAMS = ("alpha", "beta", "gamma")  # Optuna params of a search (the importance plots use them)
+SERIES_PARAMS = ("d", "w", "r")  # Optuna params of an experiment's points
 
 
-def grid_params(rec: dict) -> dict:
-    """The Optuna params of a grid candidate (what the importance and history plots use)."""
-    return {"alpha": rec["alpha"], "beta": rec["beta"], "gamma": rec["gamma"]}
+def param_ranges(records: list[dict]) -> dict[str, tuple[float, float]]:
+    """Each Optuna param of these candidates with the range its distribution records."""
+    names = GRID_PARAMS if all(r["series"] == "grid" for r in records) else SERIES_PARAMS
+    return {n: (min(r[n] for r in records), max(r[n] for r in records)) for n in names}
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Context:
 
     cfg: object
     base: cands.ProxyBase
+    params: dict  # Optuna param name -> (low, high)
     train_split: object
     val_split: object
     device: torch.device
@@ -46,6 +52,10 @@ class Context:
 
     def __post_init__(self):
         self.stats = channel_stats(self.train_split.images)  # normalisation of every resolution
+
+    def params_of(self, rec: dict) -> dict:
+        """The Optuna params of a candidate record (what it is enqueued with)."""
+        return {name: rec[name] for name in self.params}
 
     def data_at(self, resolution: int):
         if resolution not in self._prepared:
@@ -66,6 +76,11 @@ def load_data(cfg):
 
 
 def build_candidates(cfg, base: cands.ProxyBase) -> list[dict]:
+    """The candidate records of the run: the experiment's series when it has any, else the grid."""
+    return build_series(cfg, base) if cfg.series else build_grid(cfg, base)
+
+
+def build_grid(cfg, base: cands.ProxyBase) -> list[dict]:
     """The grid's candidate records, measured; raises ConfigError when nothing is feasible."""
     s = cfg.search
     axes = [cands.axis_values(r.min, r.max, r.step) for r in (s.alpha, s.beta, s.gamma)]
@@ -87,11 +102,57 @@ def build_candidates(cfg, base: cands.ProxyBase) -> list[dict]:
     return records
 
 
+def series_base(base: cands.ProxyBase, choice) -> cands.ProxyBase:
+    """The proxy base of a series: the run's (None), a conf/base option by name, or such an
+    option with some fields changed ({name: resnet50, width: 0.25}); always on the run's data."""
+    if choice is None:
+        return base
+    fields = dict(choice) if isinstance(choice, dict) else {"name": choice}
+    path = CONF_DIR / "base" / f"{fields.get('name')}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in (CONF_DIR / "base").glob("*.yaml"))
+        raise ConfigError(f"series base={fields.get('name')!r} is not one of: {', '.join(options)}")
+    b = OmegaConf.merge(OmegaConf.structured(BaseConfig), OmegaConf.load(path), fields)
+    return cands.ProxyBase(
+        b.name, b.variant, b.depth, b.width, b.resolution, base.num_classes, base.in_channels, b.resolution_divisor
+    )
+
+
+def build_series(cfg, base: cands.ProxyBase) -> list[dict]:
+    """An experiment's candidate records: one per (series, point), points solved and measured."""
+    specs = [SeriesSpec(name, **OmegaConf.to_container(sc, resolve=True)) for name, sc in cfg.series.items()]
+    bases = {spec.name: series_base(base, spec.base) for spec in specs}
+    points = experiment_points(specs, lambda b, c: bases[b].macs(c))
+    records = []
+    for spec in specs:
+        b = bases[spec.name]
+        base_flops = b.complexity(cands.Candidate(1.0, 1.0, 1.0)).flops
+        for c in points[spec.name]:
+            rec = cands.describe(b, c, base_flops) | {"kept": True}
+            miss = rec["flops"] / c.target_flops - 1 if c.target_flops == c.target_flops else 0.0
+            if abs(miss) > cfg.search.match_tolerance:
+                log.warning("series %s: %s is %+.1f%% off its FLOPs target (rounding allows no closer point)",
+                            spec.name, rec["key"], 100 * miss)
+            records.append(rec)
+    return records
+
+
+def unique_points(records: list[dict]) -> list[dict]:
+    """One record per key (series that share a point share its trial), naming all its series."""
+    by_key: dict[str, dict] = {}
+    for rec in records:
+        if rec["key"] in by_key:
+            by_key[rec["key"]]["series"] += "+" + rec["series"]
+        else:
+            by_key[rec["key"]] = dict(rec)
+    return list(by_key.values())
+
+
 def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
     """Proxy-train one candidate for each seed; the pruner watches the first seed."""
     rec = trial.user_attrs
-    for name, rng in (("alpha", ctx.cfg.search.alpha), ("beta", ctx.cfg.search.beta), ("gamma", ctx.cfg.search.gamma)):
-        trial.suggest_float(name, rng.min, rng.max)  # returns the queued value; records the distribution
+    for name, (low, high) in ctx.params.items():
+        trial.suggest_float(name, low, high)  # returns the queued value; records the distribution
     train_data, val_data = ctx.data_at(rec["resolution"])
     t = ctx.cfg.train
     seeds = [t.seed + k for k in range(ctx.cfg.search.seeds)]
@@ -106,7 +167,7 @@ def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
 
     for k, seed in enumerate(seeds):
         torch.manual_seed(seed)
-        spec = scaled_spec(ctx.base.name, rec["depth"], rec["width"], ctx.base.variant)
+        spec = scaled_spec(rec["base"], rec["depth"], rec["width"], rec["variant"])
         model = build_model(spec, ctx.base.num_classes, ctx.base.in_channels)
         result = train(
             model, train_data, val_data, t, ctx.device, seed,
@@ -151,7 +212,7 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
             log.warning("trial %d %s failed: %s", trial.number, key, e)
         except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
             trial.set_user_attr(st.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
-            st.requeue(study, trial.number, trial.user_attrs, grid_params)
+            st.requeue(study, trial.number, trial.user_attrs, ctx.params_of)
             raise
         finally:
             bar.close()
@@ -175,25 +236,28 @@ def run(cfg) -> int:
     _log_to(run_dir / "search.log")
     write_yaml(run_dir / "config.yaml", OmegaConf.to_container(cfg, resolve=True))
     write_csv(run_dir / "candidates.csv", table)
-    kept = [r for r in records if r["kept"]]
-    print(table.drop(columns=["key", "series", "base"]).to_string(index=False))
-    print(f"{len(kept)} of {len(records)} grid points kept (measured FLOPs ratio within "
-          f"{cfg.search.flops_tolerance:.0%} of {cfg.search.target}); candidates.csv in {run_dir}")
+    kept = unique_points([r for r in records if r["kept"]])
+    print(table.drop(columns=["key", "base", "variant", "num_classes", "in_channels"]).to_string(index=False))
+    if cfg.series:
+        print(f"{len(kept)} distinct points in {len(cfg.series)} series; candidates.csv in {run_dir}")
+    else:
+        print(f"{len(kept)} of {len(records)} grid points kept (measured FLOPs ratio within "
+              f"{cfg.search.flops_tolerance:.0%} of {cfg.search.target}); candidates.csv in {run_dir}")
     if cfg.search.dry_run:
         return 0
 
     _set_threads(cfg)
-    ctx = Context(cfg, base, train_split, val_split, resolve_device(cfg.train.device))
+    ctx = Context(cfg, base, param_ranges(kept), train_split, val_split, resolve_device(cfg.train.device))
     storage = st.make_storage(cfg, run_dir)
     s = cfg.search
     pruner = st.make_pruner(s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
     study = st.open_study(storage, cfg.name, pruner)
     if cfg.search.role == "coordinator":
         if cfg.storage.kind == "sqlite":
-            requeued = st.requeue_interrupted(study, grid_params)
+            requeued = st.requeue_interrupted(study, ctx.params_of)
             if requeued:
                 log.info("re-queued %d candidate(s) interrupted in an earlier run", requeued)
-        added = st.enqueue_missing(study, kept, grid_params)
+        added = st.enqueue_missing(study, kept, ctx.params_of)
         log.info("study %r: %d candidate(s) queued now, %d in total; storage %s",
                  cfg.name, added, len(kept), st.storage_hint(cfg, run_dir))
     elif not st.wait_for_queue(study, timeout=WORKER_WAIT_SECONDS):
@@ -208,7 +272,7 @@ def run(cfg) -> int:
     best = best_summary(cfg, trials)
     if best is not None:
         write_yaml(run_dir / "best.yaml", best)
-    _print_summary(trials, best, run_dir, time.perf_counter() - started)
+    _print_summary(trials, list(ctx.params), best, run_dir, time.perf_counter() - started)
     return 0
 
 
@@ -228,11 +292,12 @@ def _set_threads(cfg) -> None:
         torch.set_num_threads(cfg.train.threads)
 
 
-def _print_summary(trials: pd.DataFrame, best, run_dir: Path, seconds: float) -> None:
+def _print_summary(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float) -> None:
     shown = trials[trials.state != "FAIL"].copy()
     shown["score"] = pd.to_numeric(shown["score"], errors="coerce")
     shown = shown.sort_values("score", ascending=False, na_position="last")
-    print(shown[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    columns = ["number", "state", "series", *params, "resolution", "measured_ratio", "score", "images_seen"]
+    print(shown[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")

@@ -9,7 +9,7 @@ from torch import nn
 from models import BASES, scaled_resolution
 from models.reference import PAPER_TABLE3, PUBLISHED
 from models.zoo import ZOO_COLUMNS, main, zoo_rows
-from search.complexity import count, measure
+from search.complexity import count, measure, measure_spec
 
 
 def test_flops_are_conv_and_linear_multiply_adds_only():
@@ -46,14 +46,15 @@ def test_table3_flops(row):
         assert gflops == pytest.approx(row.gflops, rel=0.10)
 
 
-def test_measure_is_cached_per_key():
-    measure.cache_clear()
+def test_measure_traces_each_network_once():
+    measure_spec.cache_clear()
     first = measure("mobilenetv2", 1.0, 0.5, 32, 10, 3, "small")
     again = measure("mobilenetv2", 1.0, 0.5, 32, 10, 3, "small")
+    same_net = measure("mobilenetv2", 0.95, 0.5, 32, 10, 3, "small")  # ceil gives the same repeats
     other = measure("mobilenetv2", 1.0, 0.5, 40, 10, 3, "small")
-    info = measure.cache_info()
-    assert first is again and other.flops > first.flops
-    assert (info.hits, info.misses) == (1, 2)
+    info = measure_spec.cache_info()
+    assert first is again is same_net and other.flops > first.flops
+    assert (info.hits, info.misses) == (2, 2)
 
 
 def test_zoo_cli_writes_csv(tmp_path, capsys):

@@ -1,0 +1,214 @@
+"""What every analysis script shares: reading a run, measuring latency, writing figures and tables.
+
+A run folder holds candidates.csv (one row per series point, or per grid point) and trials.csv
+(one row per Optuna trial). `load_points` joins them on the candidate key: a point shared by
+several series (every Fig. 3 line starts at the base) is trained once and appears in each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the scripts run on headless machines and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from models import build_model, scaled_spec  # noqa: E402
+from models.macs import conv_linear_macs  # noqa: E402
+
+RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
+STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
+ACCURACY = "proxy top-1 accuracy (%)"
+LATENCY_FILE = "latency.csv"
+
+
+class RunError(ValueError):
+    """A run folder the analysis cannot use; the message says what is missing."""
+
+
+def load_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no config.yaml: is it a folder written by run_search.py?")
+    return yaml.safe_load(path.read_text())
+
+
+def load_points(run_dir: Path) -> pd.DataFrame:
+    """candidates.csv with each point's result: its best-settled trial (complete over pruned over failed)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "candidates.csv"
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no candidates.csv: run `python run_search.py ...` for it first")
+    points = pd.read_csv(path)
+    trials_path = run_dir / "trials.csv"
+    trials = pd.read_csv(trials_path) if trials_path.is_file() else pd.DataFrame(columns=["key", *RESULT_FIELDS])
+    trials = trials.assign(_order=trials.state.map(STATE_ORDER)).sort_values(["_order", "number"])
+    results = trials.drop_duplicates("key")[["key", *RESULT_FIELDS]]
+    points = points.merge(results, on="key", how="left")
+    points["state"] = points["state"].fillna("NOT RUN")
+    points["accuracy"] = 100 * pd.to_numeric(points["score"], errors="coerce")
+    return points
+
+
+def completed(points: pd.DataFrame) -> pd.DataFrame:
+    return points[points.state == "COMPLETE"]
+
+
+def full_size_gflops(base: str, d: float, w: float, r: float) -> float:
+    """GFLOPs of the full-size ImageNet network at this scaling (what the paper's axes show)."""
+    spec = scaled_spec(base, d, w, "imagenet")
+    resolution = max(1, round(spec.resolution * r))
+    return conv_linear_macs(spec, resolution) / 1e9
+
+
+def measure_latency(points: pd.DataFrame, run_dir: Path, device: str = "cpu", batch: int = 1, repeats: int = 10) -> pd.DataFrame:
+    """Median forward time (ms) of each distinct network on `device`, cached in latency.csv.
+
+    FLOPs predict speed poorly (depthwise convs and large activations are memory-bound), so the
+    figures also show accuracy against what a forward pass really costs here.
+    """
+    path = Path(run_dir) / LATENCY_FILE
+    cache = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["key", "device", "batch", "latency_ms"])
+    known = cache[(cache.device == device) & (cache.batch == batch)]
+    todo = [rec for rec in points.drop_duplicates("key").itertuples() if rec.key not in set(known.key)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one CPU thread: stable numbers even on a busy machine (several threads spin)
+    try:
+        rows = _measure_all(todo, device, batch, repeats)
+    finally:
+        torch.set_num_threads(threads)
+    if rows:
+        cache = pd.concat([cache, pd.DataFrame(rows)], ignore_index=True)
+        cache.to_csv(path, index=False)
+    mine = cache[(cache.device == device) & (cache.batch == batch)][["key", "latency_ms"]]
+    return points.drop(columns=["latency_ms"], errors="ignore").merge(mine, on="key", how="left")
+
+
+def _measure_all(todo: list, device: str, batch: int, repeats: int) -> list[dict]:
+    if todo:
+        _latency_ms(todo[0], device, batch, repeats)  # the first forward of a process pays one-time set-up
+    return [dict(key=r.key, device=device, batch=batch, latency_ms=_latency_ms(r, device, batch, repeats)) for r in todo]
+
+
+def _latency_ms(rec, device: str, batch: int, repeats: int) -> float:
+    spec = scaled_spec(rec.base, rec.depth, rec.width, rec.variant)
+    model = build_model(spec, int(rec.num_classes), int(rec.in_channels)).to(device).eval()
+    x = torch.randn(batch, int(rec.in_channels), int(rec.resolution), int(rec.resolution), device=device)
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 3):  # three warm-up passes (allocator, kernel selection)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if i >= 3:
+                times.append(1000 * (time.perf_counter() - start))
+    return round(statistics.median(times), 4)
+
+
+def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str | None = None, order=None) -> None:
+    """One line per series of accuracy against column `x`; failed or unrun points are left out."""
+    done = completed(points)
+    for name in order or list(dict.fromkeys(points.series)):
+        line = done[done.series == name].sort_values(x)
+        if line.empty:
+            continue
+        ax.plot(line[x], line.accuracy, marker="o", label=label_of(name) if label_of else name)
+        if annotate:
+            for rec in line.itertuples():
+                ax.annotate(f"{annotate}={getattr(rec, annotate):g}", (getattr(rec, x), rec.accuracy),
+                            textcoords="offset points", xytext=(4, -10), fontsize=7, color="0.3")
+
+
+def flops_axis(ax, column: str = "flops") -> None:
+    labels = {"flops": "FLOPs (millions of multiply-adds, measured)", "activations": "activations (millions)",
+              "latency_ms": "forward latency (ms, batch 1; CPU: 1 thread)"}
+    ax.set_xlabel(labels[column])
+    ax.set_ylabel(ACCURACY)
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.1, y=0.1)  # room for the point labels at the ends
+    if column in ("flops", "activations"):
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:g}"))
+
+
+def cost_figure(points: pd.DataFrame, title: str, label_of=None, order=None):
+    """Accuracy against activations and against measured latency: two panels, one line per series."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for ax, column in zip(axes, ("activations", "latency_ms")):
+        series_lines(ax, points, column, label_of, order=order)
+        flops_axis(ax, column)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def save_figure(fig, run_dir: Path, name: str) -> list[Path]:
+    """figures/<name>.png and .pdf in the run folder."""
+    folder = Path(run_dir) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency); floats with 4 significant digits."""
+    def cell(v):
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.4g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(table: pd.DataFrame, run_dir: Path, name: str) -> list[Path]:
+    """tables/<name>.csv and .md in the run folder."""
+    folder = Path(run_dir) / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    csv, md = folder / f"{name}.csv", folder / f"{name}.md"
+    table.to_csv(csv, index=False)
+    md.write_text(to_markdown(table))
+    return [csv, md]
+
+
+def parse_args(description: str, argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("run_dir", type=Path, help="a run folder written by run_search.py (runs/<name>)")
+    parser.add_argument("--device", default="cpu", help="device for the latency measurement (cpu, cuda)")
+    parser.add_argument("--no-latency", action="store_true", help="skip measuring forward latency")
+    return parser.parse_args(argv)
+
+
+def with_latency(points: pd.DataFrame, args) -> pd.DataFrame:
+    if args.no_latency:
+        return points.assign(latency_ms=float("nan"))
+    return measure_latency(points, args.run_dir, args.device)
+
+
+def title_of(config: dict, what: str) -> str:
+    data, train = config["data"]["name"], config["train"]
+    epochs = train["epochs"]
+    budget = f"{epochs} epoch{'s' * (epochs != 1)}" + (f" x {train['max_images']} images" if train.get("max_images") else "")
+    return f"{what}: proxy on {data} ({budget})"
+
+
+def main_guard(fn, argv=None) -> int:
+    """Run an analysis main; a bad run folder gets one line and exit code 2."""
+    try:
+        return fn(argv)
+    except RunError as e:
+        print(f"error: {e}")
+        return 2

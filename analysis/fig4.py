@@ -1,0 +1,47 @@
+"""Paper Fig. 4: width scaling from several (depth, resolution) baselines.
+
+    python -m analysis.fig4 runs/fig4-synthetic
+
+Writes figures/fig4.{png,pdf}, figures/fig4_cost.{png,pdf} and tables/fig4.{csv,md}. The
+paper's point: at the same FLOPs, widening a deeper and higher-resolution network wins.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import matplotlib.pyplot as plt
+
+from analysis import common
+from analysis.fig3 import table
+
+
+def labels(points) -> dict[str, str]:
+    """Legend text of each series from its own points: 'd=2, r=1.3'."""
+    first = points.drop_duplicates("series").set_index("series")
+    return {s: f"d={first.d[s]:g}, r={first.r[s]:g}" for s in first.index}
+
+
+def figure(points, title: str):
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+    common.series_lines(ax, points, "flops", label_of=labels(points).get, annotate="w")
+    common.flops_axis(ax)
+    ax.legend(title="baseline", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def main(argv=None) -> int:
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    config = common.load_config(args.run_dir)
+    points = common.with_latency(common.load_points(args.run_dir), args)
+    title = common.title_of(config, f"Fig. 4, width scaling of {points.base.iloc[0]}")
+    written = common.save_figure(figure(points, title), args.run_dir, "fig4")
+    written += common.save_figure(common.cost_figure(points, title, labels(points).get), args.run_dir, "fig4_cost")
+    written += common.write_table(table(points), args.run_dir, "fig4")
+    print("\n".join(map(str, written)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(main))

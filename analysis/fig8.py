@@ -1,0 +1,76 @@
+"""Paper Fig. 8: depth, width, resolution and compound scaling of one base at equal FLOPs.
+
+    python -m analysis.fig8 runs/fig8-synthetic
+
+Writes figures/fig8.{png,pdf}: our proxy accuracy against measured FLOPs (left) beside the
+paper's ImageNet top-1 of its compound family EfficientNet-B0..B7 against published FLOPs
+(right; the paper tabulates no single-dimension numbers), figures/fig8_cost.{png,pdf}, and
+tables/fig8.{csv,md} with each solved point's FLOPs target and how far it landed from it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis import common
+from models.reference import EFFICIENTNET_TOP1, PUBLISHED
+
+ORDER = ["compound", "depth", "width", "resolution"]
+COLUMNS = ["series", "phi", "d", "w", "r", "resolution", "flops", "target_flops", "target_error_pct",
+           "activations", "latency_ms", "state", "accuracy"]
+
+
+def table(points) -> pd.DataFrame:
+    error = 100 * (points.flops / points.target_flops - 1)
+    return points.assign(target_error_pct=error.round(2))[COLUMNS]
+
+
+def paper_family() -> pd.DataFrame:
+    """EfficientNet-B0..B7: published GFLOPs and ImageNet top-1 (paper, Table 2)."""
+    names = list(EFFICIENTNET_TOP1)
+    return pd.DataFrame(dict(
+        model=[n.replace("efficientnet_", "").upper() for n in names],
+        gflops=[PUBLISHED[n].gflops for n in names], top1=[EFFICIENTNET_TOP1[n] for n in names],
+    ))
+
+
+def figure(points, title: str):
+    fig, (ours, paper) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True,
+                                      gridspec_kw=dict(width_ratios=[3, 2]))
+    order = [s for s in ORDER if s in set(points.series)] + sorted(set(points.series) - set(ORDER))
+    common.series_lines(ours, points, "flops", order=order)
+    common.flops_axis(ours)
+    ours.legend(title="scaling", fontsize=8)
+    ours.set_title("ours: proxy task, FLOPs-matched points", fontsize=10)
+
+    family = paper_family()
+    paper.plot(family.gflops, family.top1, marker="s", color="tab:blue", label="compound (EfficientNet-B0..B7)")
+    for rec in family.itertuples():
+        paper.annotate(rec.model, (rec.gflops, rec.top1), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    paper.set_xscale("log")
+    paper.set_xlabel("FLOPs (billions of multiply-adds, published)")
+    paper.set_ylabel("ImageNet top-1 accuracy (%, published)")
+    paper.set_title("paper: ImageNet (Table 2)", fontsize=10)
+    paper.grid(alpha=0.3)
+    paper.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def main(argv=None) -> int:
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    config = common.load_config(args.run_dir)
+    points = common.with_latency(common.load_points(args.run_dir), args)
+    title = common.title_of(config, f"Fig. 8, scaling {points.base.iloc[0]} four ways")
+    written = common.save_figure(figure(points, title), args.run_dir, "fig8")
+    written += common.save_figure(common.cost_figure(points, title), args.run_dir, "fig8_cost")
+    written += common.write_table(table(points), args.run_dir, "fig8")
+    print("\n".join(map(str, written)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(main))

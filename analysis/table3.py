@@ -1,0 +1,79 @@
+"""Paper Table 3: single-dimension vs compound scaling of MobileNetV1, MobileNetV2 and ResNet-50.
+
+    python -m analysis.table3 runs/table3-synthetic
+
+Writes tables/table3.{csv,md}: per base and method, our proxy's (d, w, r), measured FLOPs and
+accuracy, the same scaling's FLOPs at full size (ImageNet, native resolution x r), and the
+paper's published GFLOPs and ImageNet top-1 in separate columns; and figures/table3.{png,pdf}
+(accuracy against FLOPs, one panel per base) with figures/table3_cost.{png,pdf}.
+Series are named <base>_<method>, as conf/experiment/table3.yaml defines them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis import common
+from models.reference import PAPER_TABLE3
+
+METHODS = ["baseline", "depth", "width", "resolution", "compound"]
+COLUMNS = ["base", "method", "d", "w", "r", "resolution", "params", "flops", "flops_ratio", "activations",
+           "latency_ms", "state", "accuracy", "full_size_gflops", "paper_gflops", "paper_top1"]
+
+
+def with_methods(points: pd.DataFrame) -> pd.DataFrame:
+    """Split each series name <base>_<method> into its base and method."""
+    method = [s.removeprefix(f"{b}_") for s, b in zip(points.series, points.base)]
+    return points.assign(method=method)
+
+
+def table(points: pd.DataFrame) -> pd.DataFrame:
+    points = with_methods(points)
+    paper = pd.DataFrame(PAPER_TABLE3)[["base", "method", "gflops", "top1"]]
+    paper = paper.rename(columns={"gflops": "paper_gflops", "top1": "paper_top1"})
+    baseline_flops = points[points.method == "baseline"].set_index("base").flops
+    out = points.merge(paper, on=["base", "method"], how="left").assign(
+        flops_ratio=lambda t: (t.flops / t.base.map(baseline_flops)).round(3),
+        full_size_gflops=lambda t: [round(common.full_size_gflops(p.base, p.d, p.w, p.r), 3) for p in t.itertuples()],
+        _order=lambda t: t.method.map({m: i for i, m in enumerate(METHODS)}),
+    )
+    bases = list(dict.fromkeys(points.base))
+    out["_base"] = out.base.map({b: i for i, b in enumerate(bases)})
+    return out.sort_values(["_base", "_order"])[COLUMNS].reset_index(drop=True)
+
+
+def figure(rows: pd.DataFrame, title: str):
+    bases = list(dict.fromkeys(rows.base))
+    fig, axes = plt.subplots(1, len(bases), figsize=(4.3 * len(bases), 4.2), constrained_layout=True, squeeze=False)
+    for ax, base in zip(axes[0], bases):
+        mine = rows[(rows.base == base) & (rows.state == "COMPLETE")]
+        for rec in mine.itertuples():
+            style = dict(marker="*", s=160, color="tab:red") if rec.method == "compound" else dict(marker="o", s=40)
+            ax.scatter(rec.flops, rec.accuracy, zorder=3, **style)
+            ax.annotate(rec.method, (rec.flops, rec.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        common.flops_axis(ax)
+        ax.set_title(base, fontsize=10)
+        ax.margins(x=0.2, y=0.2)
+    fig.suptitle(title)
+    return fig
+
+
+def main(argv=None) -> int:
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    config = common.load_config(args.run_dir)
+    points = common.with_latency(common.load_points(args.run_dir), args)
+    rows = table(points)
+    title = common.title_of(config, "Table 3, single-dimension vs compound scaling")
+    written = common.save_figure(figure(rows, title), args.run_dir, "table3")
+    written += common.save_figure(common.cost_figure(points, title), args.run_dir, "table3_cost")
+    written += common.write_table(rows, args.run_dir, "table3")
+    print(common.to_markdown(rows[["base", "method", "flops_ratio", "accuracy", "paper_gflops", "paper_top1"]]))
+    print("\n".join(map(str, written)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(main))
