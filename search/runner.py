@@ -16,7 +16,9 @@ from tqdm.auto import tqdm
 
 from models import build_model, scaled_spec
 from search import candidates as cands
+from search import heartbeat as hb
 from search import study as st
+from search import workers
 from search.config import ConfigError, validate
 from search.data import DataConfig, load_splits
 from search.proxy import TrainingDiverged, channel_stats, prepare, resolve_device, steps_in_epoch, train
@@ -133,12 +135,15 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
     overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
     states = st.count_states(study)
     overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
-    while (trial := st.claim(study, storage)) is not None:
+    grace = st.heartbeat_grace(ctx.cfg)
+    interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
+    while (trial := hb.claim_next(study, storage, grace, grid_params, poll=ctx.cfg.storage.heartbeat_interval)) is not None:
         key = trial.user_attrs.get("key")
         bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
                    leave=False, position=1, disable=None)
         try:
-            value = objective(ctx, trial, bar)
+            with hb.Heartbeat(storage, trial._trial_id, interval):  # noqa: SLF001
+                value = objective(ctx, trial, bar)
             study.tell(trial, value)
             log.info("trial %d %s: score %.4f", trial.number, key, value)
         except optuna.TrialPruned as e:
@@ -162,6 +167,7 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
 def run(cfg) -> int:
     """Run (or resume) the search described by `cfg`; returns the process exit code."""
     validate(cfg)
+    st.check_reachable(cfg)  # before anything is written: a bad storage URL changes no files
     run_dir = run_dir_of(cfg)
     started = time.perf_counter()
     train_split, val_split = load_data(cfg)
@@ -201,7 +207,9 @@ def run(cfg) -> int:
             f"search.role=worker found no candidates in study {cfg.name!r} after {WORKER_WAIT_SECONDS} s: "
             "start the coordinator (the same command without search.role=worker) first"
         )
+    pool = workers.start(cfg, len(kept)) if cfg.search.workers > 1 else []
     work(ctx, study, storage, len(kept))
+    died = workers.wait(pool)
 
     trials = trials_table(study)
     write_csv(run_dir / "trials.csv", trials)
@@ -209,6 +217,7 @@ def run(cfg) -> int:
     if best is not None:
         write_yaml(run_dir / "best.yaml", best)
     _print_summary(trials, best, run_dir, time.perf_counter() - started)
+    workers.raise_if_died(died)
     return 0
 
 
@@ -224,8 +233,8 @@ def _log_to(path: Path) -> None:
 
 
 def _set_threads(cfg) -> None:
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    if cfg.train.threads or cfg.search.workers > 1:
+        torch.set_num_threads(workers.threads_per_process(cfg))
 
 
 def _print_summary(trials: pd.DataFrame, best, run_dir: Path, seconds: float) -> None:
