@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,6 +23,7 @@ from search.candidates import CANDIDATE_COLUMNS
 FAILURE_ATTR = "failure"  # user attr: why a trial failed
 FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence)
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
+WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
 
 
 class StorageError(RuntimeError):
@@ -164,6 +166,7 @@ def claim(study: optuna.Study, storage) -> optuna.Trial | None:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                storage.set_trial_user_attr(trial_id, WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
                 return optuna.Trial(study, trial_id)
         except UpdateFinishedTrialError:
             continue
