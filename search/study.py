@@ -11,6 +11,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -62,7 +63,9 @@ def open_rdb(url: str, heartbeat_interval: int | None = None, grace_period: int 
     import sqlalchemy.exc
 
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; we rely on them knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()
         raise StorageError(
