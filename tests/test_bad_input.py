@@ -128,3 +128,13 @@ def test_nan_loss_fails_the_trial_and_the_search_goes_on(runs):
     assert len(trials) == 3 and (trials.state == "FAIL").all()  # every candidate was tried
     assert trials.failure.str.contains("training loss became (?:nan|inf)").all()
     assert not (runs / "nan" / "best.yaml").exists()
+
+
+def test_same_config_and_seed_give_the_same_scores(earlier):
+    """Determinism on CPU: a second run of the fixture's config scores every candidate identically."""
+    import pandas as pd
+
+    assert run(compose("name=again", "train.epochs=1", "search.pruner=none", runs_dir=earlier)) == 0
+    first, second = (pd.read_csv(earlier / n / "trials.csv").set_index("key").sort_index() for n in ("prev", "again"))
+    assert first.score.notna().all()
+    assert first.score.tolist() == second.score.tolist() and first.accuracies.tolist() == second.accuracies.tolist()

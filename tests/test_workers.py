@@ -104,7 +104,7 @@ FAST_HEARTBEAT = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
 
 def test_two_local_workers_one_killed_mid_trial(runs):
     """search.workers=2 on a journal: kill the spawned worker mid-trial; the coordinator re-runs its candidate."""
-    args = ["name=pair", "storage=journal", "search.workers=2", "search.pruner=none", "train.epochs=8", *FAST_HEARTBEAT]
+    args = ["name=pair", "storage=journal", "search.workers=2", "search.pruner=none", "train.epochs=4", *FAST_HEARTBEAT]
     (runs / "pair").mkdir(parents=True)
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "pair" / "study.journal")))
     coordinator = _popen(*args, runs=runs)
@@ -130,7 +130,7 @@ def test_two_local_workers_one_killed_mid_trial(runs):
 def test_three_workers_on_postgres_one_killed(runs, postgres_url):
     """A real PostgreSQL server: coordinator + 2 joining workers; one is killed mid-trial."""
     env = dict(os.environ, OPTUNA_STORAGE_URL=postgres_url)
-    args = ["name=pg", "storage=postgres", "search.pruner=none", "train.epochs=8", *FAST_HEARTBEAT]
+    args = ["name=pg", "storage=postgres", "search.pruner=none", "train.epochs=3", *FAST_HEARTBEAT]
     procs = [_popen(*args, runs=runs, env=env)] + [_popen(*args, "search.role=worker", runs=runs, env=env) for _ in range(2)]
     storage = st.open_rdb(postgres_url)
     workers = {p.pid for p in procs[1:]}
