@@ -179,7 +179,7 @@ def run(cfg) -> int:
     table = pd.DataFrame(records, columns=cands.CANDIDATE_COLUMNS)
     run_dir.mkdir(parents=True, exist_ok=True)
     _log_to(run_dir / "search.log")
-    write_yaml(run_dir / "config.yaml", OmegaConf.to_container(cfg, resolve=True))
+    write_yaml(run_dir / "config.yaml", st.redact(OmegaConf.to_container(cfg, resolve=True)))
     write_csv(run_dir / "candidates.csv", table)
     kept = [r for r in records if r["kept"]]
     print(table.drop(columns=["key", "series", "base"]).to_string(index=False))

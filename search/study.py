@@ -79,8 +79,17 @@ def hide_password(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: show only its scheme
-        return url.split("://", 1)[0] + "://..."
+    except Exception:  # not even a URL: show at most its scheme
+        scheme, sep, _ = url.partition("://")
+        return f"{scheme}://..." if sep and scheme.replace("+", "").isalnum() else "(an unparsable URL)"
+
+
+def redact(config: dict) -> dict:
+    """The resolved config as saved in config.yaml: storage.url without its password."""
+    url = config.get("storage", {}).get("url")
+    if url:
+        config["storage"]["url"] = hide_password(url)
+    return config
 
 
 def heartbeat_grace(cfg) -> int | None:

@@ -138,3 +138,12 @@ def test_same_config_and_seed_give_the_same_scores(earlier):
     first, second = (pd.read_csv(earlier / n / "trials.csv").set_index("key").sort_index() for n in ("prev", "again"))
     assert first.score.notna().all()
     assert first.score.tolist() == second.score.tolist() and first.accuracies.tolist() == second.accuracies.tolist()
+
+
+def test_saved_config_and_messages_hide_the_storage_password():
+    from search.study import hide_password, redact
+
+    saved = redact({"storage": {"kind": "postgres", "url": "postgresql+psycopg://u:s3cret@db:5432/x"}})
+    assert saved["storage"]["url"] == "postgresql+psycopg://u:***@db:5432/x"
+    assert redact({"storage": {"url": None}}) == {"storage": {"url": None}}
+    assert "s3cret" not in hide_password("not a url at all s3cret")
