@@ -1,25 +1,46 @@
 """Compound-scaling search: `python run_search.py base=mobilenetv2` (see README)."""
 
+from __future__ import annotations
+
 import sys
+from pathlib import Path
 
 import hydra
 
-from search.config import ConfigError, register
+from search.config import ConfigError, check_group_choices, register
 
 register()
+CONF = Path(__file__).resolve().parent / "conf"  # absolute: also found when cli() is called in-process
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
 def main(cfg) -> int:
     from search.data import DataError
     from search.runner import run  # heavy imports after Hydra has parsed the command line
+    from search.study import StorageError
+    from search.workers import WorkerError
 
     try:
         return run(cfg)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except WorkerError as e:  # results are written; a worker process died on the way
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """The command line: check group options in one line, then let Hydra compose and run."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        check_group_choices(argv, CONF)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [sys.argv[0], *argv]
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
@@ -60,6 +61,7 @@ class SearchConfig:
     match_tolerance: float = 0.03  # experiments: warn when a solved point misses its FLOPs target by more
     dry_run: bool = False  # write candidates.csv and stop before training
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
+    workers: int = 1  # processes on this machine (the coordinator + workers - 1 it starts); > 1 needs storage=journal or postgres
 
 
 @dataclass
@@ -103,6 +105,8 @@ class StorageConfig:
     kind: str = "sqlite"  # sqlite (one process) | journal (local workers) | postgres (several machines)
     path: Optional[str] = None  # sqlite/journal file (None = inside the run folder)
     url: Optional[str] = None  # postgres URL; None reads $OPTUNA_STORAGE_URL
+    heartbeat_interval: int = 10  # seconds between a running trial's heartbeats (journal, postgres)
+    grace_period: int = 60  # seconds without a heartbeat after which a running trial is stale: failed and re-queued
 
 
 @dataclass
@@ -197,8 +201,29 @@ def validate(cfg) -> None:
         raise ConfigError(f"train.threads={t.threads} must be >= 0 (0 = all cores)")
 
     _choice("storage.kind", cfg.storage.kind, STORAGES)
-    if s.role == "worker" and cfg.storage.kind == "sqlite":
+    _positive("search.workers", s.workers)
+    if (s.role == "worker" or s.workers > 1) and cfg.storage.kind == "sqlite":
+        what = "search.role=worker" if s.role == "worker" else f"search.workers={s.workers}"
         raise ConfigError(
-            "search.role=worker needs storage=journal or storage=postgres: "
+            f"{what} needs storage=journal or storage=postgres: "
             "SQLite runs queued trials twice under several processes"
         )
+    _positive("storage.heartbeat_interval", cfg.storage.heartbeat_interval)
+    if cfg.storage.grace_period <= cfg.storage.heartbeat_interval:
+        raise ConfigError(
+            f"storage.grace_period={cfg.storage.grace_period} must be larger than "
+            f"storage.heartbeat_interval={cfg.storage.heartbeat_interval}"
+        )
+
+
+def check_group_choices(args: list[str], conf_dir: Path) -> None:
+    """Reject `group=option` arguments naming no file in conf/<group>/ (Hydra's own error spans lines)."""
+    groups = {d.name for d in conf_dir.iterdir() if d.is_dir()}
+    for arg in args:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if not sep or key not in groups or value == "null":
+            continue
+        options = sorted(f.stem for f in (conf_dir / key).glob("*.yaml"))
+        for option in value.split(","):  # a --multirun sweep lists several
+            if option not in options:
+                raise ConfigError(f"{key}={option!r} is not one of: {', '.join(options)} (conf/{key}/)")

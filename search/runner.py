@@ -16,7 +16,9 @@ from tqdm.auto import tqdm
 
 from models import build_model, scaled_spec
 from search import candidates as cands
+from search import heartbeat as hb
 from search import study as st
+from search import workers
 from search.config import BaseConfig
 from search.series import SeriesSpec, experiment_points
 from search.config import ConfigError, validate
@@ -194,12 +196,15 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
     overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
     states = st.count_states(study)
     overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
-    while (trial := st.claim(study, storage)) is not None:
+    grace = st.heartbeat_grace(ctx.cfg)
+    interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
+    while (trial := hb.claim_next(study, storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval)) is not None:
         key = trial.user_attrs.get("key")
         bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
                    leave=False, position=1, disable=None)
         try:
-            value = objective(ctx, trial, bar)
+            with hb.Heartbeat(storage, trial._trial_id, interval):  # noqa: SLF001
+                value = objective(ctx, trial, bar)
             study.tell(trial, value)
             log.info("trial %d %s: score %.4f", trial.number, key, value)
         except optuna.TrialPruned as e:
@@ -223,6 +228,7 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
 def run(cfg) -> int:
     """Run (or resume) the search described by `cfg`; returns the process exit code."""
     validate(cfg)
+    st.check_reachable(cfg)  # before anything is written: a bad storage URL changes no files
     run_dir = run_dir_of(cfg)
     started = time.perf_counter()
     train_split, val_split = load_data(cfg)
@@ -234,7 +240,7 @@ def run(cfg) -> int:
     table = pd.DataFrame(records, columns=cands.CANDIDATE_COLUMNS)
     run_dir.mkdir(parents=True, exist_ok=True)
     _log_to(run_dir / "search.log")
-    write_yaml(run_dir / "config.yaml", OmegaConf.to_container(cfg, resolve=True))
+    write_yaml(run_dir / "config.yaml", st.redact(OmegaConf.to_container(cfg, resolve=True)))
     write_csv(run_dir / "candidates.csv", table)
     kept = unique_points([r for r in records if r["kept"]])
     print(table.drop(columns=["key", "base", "variant", "num_classes", "in_channels"]).to_string(index=False))
@@ -265,7 +271,9 @@ def run(cfg) -> int:
             f"search.role=worker found no candidates in study {cfg.name!r} after {WORKER_WAIT_SECONDS} s: "
             "start the coordinator (the same command without search.role=worker) first"
         )
+    pool = workers.start(cfg, len(kept), ctx.params) if cfg.search.workers > 1 else []
     work(ctx, study, storage, len(kept))
+    died = workers.wait(pool)
 
     trials = trials_table(study)
     write_csv(run_dir / "trials.csv", trials)
@@ -273,6 +281,7 @@ def run(cfg) -> int:
     if best is not None:
         write_yaml(run_dir / "best.yaml", best)
     _print_summary(trials, list(ctx.params), best, run_dir, time.perf_counter() - started)
+    workers.raise_if_died(died)
     return 0
 
 
@@ -288,8 +297,8 @@ def _log_to(path: Path) -> None:
 
 
 def _set_threads(cfg) -> None:
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    if cfg.train.threads or cfg.search.workers > 1:
+        torch.set_num_threads(workers.threads_per_process(cfg))
 
 
 def _print_summary(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float) -> None:

@@ -49,3 +49,66 @@ def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture
 def runs(tmp_path):
     return tmp_path / "runs"
+
+
+# ---------------------------------------------------------------- a real PostgreSQL server
+
+
+def _postgres_bin() -> Path | None:
+    """The server binaries: Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH."""
+    import glob
+    import shutil
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).resolve().parent if pg_ctl else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """Start a throw-away PostgreSQL server on a free port; yield a URL with a (never needed) password.
+
+    PostgreSQL refuses to run as root, so under root the server runs as `nobody`.
+    Skips only when no server can be started here (CI installs Debian's postgresql).
+    """
+    import shutil
+    import socket
+    import tempfile
+
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip('no PostgreSQL driver (pip install -e ".[postgres]")')
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    home = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    data = home / "data"
+    if as_user:
+        shutil.chown(home, "nobody")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def pg(*args, **kw):
+        return subprocess.run([*as_user, str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True, **kw)
+
+    started = pg("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "--no-locale", "-E", "UTF8")
+    if started.returncode == 0:
+        options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        started = pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start")
+    if started.returncode != 0:
+        shutil.rmtree(home, ignore_errors=True)
+        pytest.skip(f"cannot start a PostgreSQL server: {started.stderr.strip().splitlines()[-1:]}")
+    try:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE optuna")
+        yield f"postgresql+psycopg://postgres:pg-s3cret@127.0.0.1:{port}/optuna"
+    finally:
+        pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import collections
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import optuna
 import pandas as pd
 import pytest
 from optuna.storages.journal import JournalFileBackend
 
-from search import runner
-from search.config import ConfigError
-from tests.conftest import ROOT, TINY, compose
+from optuna.trial import TrialState
 
-def _popen(*overrides, runs):
+from search import runner
+from search import study as st
+from search.config import ConfigError
+from tests.conftest import ROOT, TINY, compose, run_cli
+
+
+def _popen(*overrides, runs, env=None):
     return subprocess.Popen(
         [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *overrides],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
 
 
@@ -43,3 +50,101 @@ def test_worker_without_coordinator_gives_up_with_one_line(runs, monkeypatch):
     cfg = compose("name=alone", "storage=journal", "search.role=worker", runs_dir=runs)
     with pytest.raises(ConfigError, match="found no candidates in study 'alone' after 1 s"):
         runner.run(cfg)
+
+
+def _study(storage, name):
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _wait_for(storage, name, predicate, timeout=180):
+    """Poll the study until predicate(trials) is true; returns the trials."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            trials = _study(storage, name).trials
+            if predicate(trials):
+                return trials
+        except Exception:  # the run folder or the study does not exist yet
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting on study {name!r}")
+
+
+def _pid_of(trial) -> int:
+    return int(trial.user_attrs[st.WORKER_ATTR].rsplit(":", 1)[1])
+
+
+def _each_once(trials, kept_keys):
+    complete = collections.Counter(t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE)
+    assert set(complete) == set(kept_keys) and set(complete.values()) == {1}  # every candidate exactly once
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_sigkill_mid_trial_then_resume_keeps_finished_and_reruns_the_killed(runs):
+    storage = f"sqlite:///{runs / 'kill' / 'study.db'}"
+    slow = ["name=kill", "search.pruner=none", "train.epochs=6"]
+    proc = _popen(*slow, runs=runs)
+    trials = _wait_for(storage, "kill", lambda ts: any(t.state == TrialState.COMPLETE for t in ts)
+                       and any(t.state == TrialState.RUNNING for t in ts))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    done = {t.number: t.user_attrs["key"] for t in _study(storage, "kill").trials if t.state == TrialState.COMPLETE}
+
+    result = run_cli(*slow, runs_dir=runs)
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = _study(storage, "kill").trials
+    _each_once(trials, pd.read_csv(runs / "kill" / "candidates.csv").query("kept").key)
+    assert {t.number: t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE and t.number in done} == done
+    assert any(t.state == TrialState.FAIL for t in trials)  # the killed attempt, failed and re-queued
+    assert len(pd.read_csv(runs / "kill" / "trials.csv")) == len(trials)
+
+
+FAST_HEARTBEAT = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
+
+
+def test_two_local_workers_one_killed_mid_trial(runs):
+    """search.workers=2 on a journal: kill the spawned worker mid-trial; the coordinator re-runs its candidate."""
+    args = ["name=pair", "storage=journal", "search.workers=2", "search.pruner=none", "train.epochs=4", *FAST_HEARTBEAT]
+    (runs / "pair").mkdir(parents=True)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "pair" / "study.journal")))
+    coordinator = _popen(*args, runs=runs)
+    trials = _wait_for(storage, "pair", lambda ts: any(
+        t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid for t in ts))
+    victim = next(_pid_of(t) for t in trials if t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid)
+    os.kill(victim, signal.SIGKILL)
+    out = coordinator.communicate(timeout=300)[0]
+    assert coordinator.returncode == 1, out[-2000:]
+    assert f"error: worker-1 (pid {victim}) killed by SIGKILL" in out
+
+    trials = _study(storage, "pair").trials
+    _each_once(trials, pd.read_csv(runs / "pair" / "candidates.csv").query("kept").key)
+    killed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(killed) == 1 and killed[0].user_attrs["failure"].startswith("stale: no heartbeat")
+    assert len(pd.read_csv(runs / "pair" / "trials.csv")) == len(trials)  # written once all were done
+
+    again = run_cli(*args, runs_dir=runs)  # resuming a finished search runs nothing
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(_study(storage, "pair").trials) == len(trials)
+
+
+def test_three_workers_on_postgres_one_killed(runs, postgres_url):
+    """A real PostgreSQL server: coordinator + 2 joining workers; one is killed mid-trial."""
+    env = dict(os.environ, OPTUNA_STORAGE_URL=postgres_url)
+    args = ["name=pg", "storage=postgres", "search.pruner=none", "train.epochs=3", *FAST_HEARTBEAT]
+    procs = [_popen(*args, runs=runs, env=env)] + [_popen(*args, "search.role=worker", runs=runs, env=env) for _ in range(2)]
+    storage = st.open_rdb(postgres_url)
+    workers = {p.pid for p in procs[1:]}
+    trials = _wait_for(storage, "pg", lambda ts: any(t.state == TrialState.RUNNING and _pid_of(t) in workers for t in ts))
+    victim = next(_pid_of(t) for t in trials if t.state == TrialState.RUNNING and _pid_of(t) in workers)
+    os.kill(victim, signal.SIGKILL)
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == (-signal.SIGKILL if p.pid == victim else 0), out[-2000:]
+        assert "pg-s3cret" not in out
+
+    trials = _study(storage, "pg").trials
+    _each_once(trials, pd.read_csv(runs / "pg" / "candidates.csv").query("kept").key)
+    killed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(killed) == 1 and _pid_of(killed[0]) == victim
+    assert killed[0].user_attrs["failure"].startswith("stale: no heartbeat")
+    assert "postgres:***@127.0.0.1" in "".join(outputs)  # the storage is named, its password hidden

@@ -1,0 +1,106 @@
+"""Heartbeats of running trials, and the retry of trials whose process died (stale trials).
+
+Our workers claim queued trials themselves instead of calling `study.optimize`, so Optuna never
+starts its heartbeat thread: this module drives heartbeats explicitly. PostgreSQL (RDBStorage
+with `heartbeat_interval`) records them in its heartbeat table, in the database's clock, so
+machines need not agree on the time. Optuna's JournalStorage has no heartbeats, so there a
+heartbeat is a user attr holding the worker's wall-clock time (one machine, one clock).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.trial import FrozenTrial, TrialState
+
+from search import study as st
+
+HEARTBEAT_ATTR = "heartbeat"  # user attr (journal storage): time.time() of the trial's last heartbeat
+
+
+def record(storage, trial_id: int) -> None:
+    """Say that the process working on trial `trial_id` is alive."""
+    if is_heartbeat_enabled(storage):
+        storage.record_heartbeat(trial_id)
+    else:
+        storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
+
+
+class Heartbeat:
+    """Context manager: record heartbeats for one trial every `interval` s from a background thread.
+
+    `interval=None` (SQLite: one process, nothing else can take over) records nothing. The first
+    heartbeat is recorded before the trial's work starts, so a trial is never RUNNING for long
+    without one (RDBStorage never calls a trial without any heartbeat stale).
+    """
+
+    def __init__(self, storage, trial_id: int, interval: float | None):
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
+
+    def __enter__(self) -> "Heartbeat":
+        if self.interval:
+            record(self.storage, self.trial_id)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                record(self.storage, self.trial_id)
+            except Exception:  # the trial finished between the check and the write; the next beat stops
+                if self._stop.is_set():
+                    return
+
+
+def stale_trials(study: optuna.Study, storage, grace: float) -> list[FrozenTrial]:
+    """Running trials whose last heartbeat is older than `grace` seconds."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    if is_heartbeat_enabled(storage):
+        stale = set(storage._get_stale_trial_ids(study._study_id))  # noqa: SLF001 (Optuna's own check)
+        return [t for t in running if t._trial_id in stale]
+    now = time.time()
+    return [t for t in running if now - _last_beat(t) > grace]
+
+
+def _last_beat(trial: FrozenTrial) -> float:
+    beat = trial.user_attrs.get(HEARTBEAT_ATTR)
+    return float(beat) if beat is not None else trial.datetime_start.timestamp()
+
+
+def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[[dict], dict]) -> int:
+    """Fail stale trials and queue their candidates again; returns how many this process re-queued."""
+    retried = 0
+    for trial in stale_trials(study, storage, grace):
+        try:
+            storage.set_trial_user_attr(trial._trial_id, st.FAILURE_ATTR, f"stale: no heartbeat for {grace} s")
+        except Exception:  # finished meanwhile: it was not stale after all
+            continue
+        if st.requeue(study, trial.number, trial.user_attrs, params_of):
+            retried += 1
+    return retried
+
+
+def claim_next(study: optuna.Study, storage, grace: float | None, params_of, poll: float) -> optuna.Trial | None:
+    """Claim a queued trial; while others still run, wait for them (or for them to go stale)."""
+    while True:
+        if grace is not None:
+            retry_stale(study, storage, grace, params_of)
+        trial = st.claim(study, storage)
+        if trial is not None or grace is None:
+            return trial
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return None
+        time.sleep(poll)
