@@ -165,9 +165,9 @@ def save_figure(fig, run_dir: Path, name: str) -> list[Path]:
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub Markdown table (no extra dependency); floats with 4 significant digits."""
     def cell(v):
-        if isinstance(v, float):
-            return "" if v != v else f"{v:.4g}"
-        return str(v)
+        if pd.isna(v):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]

@@ -25,7 +25,8 @@ COLUMNS = ["series", "phi", "d", "w", "r", "resolution", "flops", "target_flops"
 
 def table(points) -> pd.DataFrame:
     error = 100 * (points.flops / points.target_flops - 1)
-    return points.assign(target_error_pct=error.round(2))[COLUMNS]
+    target = points.target_flops.round().astype("Int64")
+    return points.assign(target_flops=target, target_error_pct=error.round(2))[COLUMNS]
 
 
 def paper_family() -> pd.DataFrame:

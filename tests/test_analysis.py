@@ -1,0 +1,131 @@
+"""Every analysis script on tiny recorded runs: files produced, columns and values checked."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from omegaconf import open_dict
+
+from analysis import common, family, fig3, fig4, fig8, report, search, table3
+from search.runner import run
+from tests.conftest import compose
+
+FAST = ["train.epochs=1", "search.pruner=none"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def fig8_run(runs):
+    assert run(compose("experiment=fig8", "name=fig8", "series.compound.phi=[0,1,2]", *FAST, runs_dir=runs)) == 0
+    return runs / "fig8"
+
+
+@pytest.fixture(scope="module")
+def table3_run(runs):
+    cfg = compose("experiment=table3", "name=table3", *FAST, runs_dir=runs)
+    with open_dict(cfg):
+        for spec in cfg.series.values():  # every base of Table 3, tiny
+            name = spec.base if isinstance(spec.base, str) else spec.base.name
+            spec.base = {"name": name, "width": 0.25, "resolution": 16}
+    assert run(cfg) == 0
+    return runs / "table3"
+
+
+@pytest.fixture(scope="module")
+def search_run(runs):
+    assert run(compose("name=grid", *FAST, runs_dir=runs)) == 0
+    return runs / "grid"
+
+
+def outputs(run_dir, name, figures=("",)):
+    files = [run_dir / "figures" / f"{name}{suffix}.{ext}" for suffix in figures for ext in ("png", "pdf")]
+    files += [run_dir / "tables" / f"{name}.{ext}" for ext in ("csv", "md")]
+    missing = [f for f in files if not f.is_file() or f.stat().st_size == 0]
+    assert not missing, missing
+    return pd.read_csv(run_dir / "tables" / f"{name}.csv")
+
+
+def scores(run_dir) -> dict:
+    trials = pd.read_csv(run_dir / "trials.csv")
+    return dict(zip(trials.key, 100 * trials.score))
+
+
+def test_points_join_each_series_point_to_its_one_trial(fig8_run):
+    points = common.load_points(fig8_run)
+    assert len(points) == 4 * 3 and points.key.nunique() < len(points)  # the base is shared by all four lines
+    assert len(pd.read_csv(fig8_run / "trials.csv")) == points.key.nunique()  # ... and trained once
+    assert (points.state == "COMPLETE").all()
+    assert points.accuracy.tolist() == pytest.approx([scores(fig8_run)[k] for k in points.key])
+
+
+def test_fig8_table_reports_targets_and_errors(fig8_run):
+    assert fig8.main([str(fig8_run)]) == 0
+    table = outputs(fig8_run, "fig8", figures=("", "_cost"))
+    assert list(table.columns) == fig8.COLUMNS
+    solved = table[table.series != "compound"]
+    assert solved.target_error_pct.tolist() == pytest.approx((100 * (solved.flops / solved.target_flops - 1)).round(2).tolist())
+    compound = table[table.series == "compound"].flops.tolist()
+    for series in ("depth", "width", "resolution"):
+        assert table[table.series == series].target_flops.tolist() == compound
+    assert (table.latency_ms > 0).all() and (fig8_run / common.LATENCY_FILE).is_file()
+
+
+def test_fig3_and_fig4_tables(fig8_run):
+    assert fig3.main([str(fig8_run), "--no-latency"]) == 0
+    table = outputs(fig8_run, "fig3", figures=("", "_cost"))
+    assert list(table.columns) == fig3.COLUMNS
+    base = table[(table.d == 1) & (table.w == 1) & (table.r == 1)]
+    assert base.full_size_gflops.tolist() == pytest.approx([1.814] * len(base), abs=0.001)  # ResNet-18 at 224 px
+    assert fig4.main([str(fig8_run), "--no-latency"]) == 0
+    assert len(outputs(fig8_run, "fig4", figures=("", "_cost"))) == len(table)
+
+
+def test_family_table_has_the_full_size_and_proxy_columns(fig8_run):
+    assert family.main([str(fig8_run)]) == 0
+    table = outputs(fig8_run, "family")
+    assert table.phi.tolist() == [0, 1, 2]
+    assert table.flops_full.iloc[0] == pytest.approx(1.814e9, rel=0.001)
+    assert (table.flops_full.diff().dropna() > 0).all() and (table.flops_proxy.diff().dropna() > 0).all()
+    assert set(table.state_proxy) == {"COMPLETE"}
+
+
+def test_table3_table_puts_the_papers_numbers_beside_ours(table3_run):
+    assert table3.main([str(table3_run), "--no-latency"]) == 0
+    table = outputs(table3_run, "table3", figures=("", "_cost"))
+    assert list(table.columns) == table3.COLUMNS
+    assert list(dict.fromkeys(table.base)) == ["mobilenetv1", "mobilenetv2", "resnet50"]
+    assert table[table.method == "baseline"].flops_ratio.tolist() == [1.0, 1.0, 1.0]
+    v2 = table[table.base == "mobilenetv2"].set_index("method")
+    assert v2.paper_top1["compound"] == 77.4 and v2.paper_gflops["depth"] == 1.2
+    assert v2.flops_ratio["depth"] > 2 and v2.full_size_gflops["baseline"] == pytest.approx(0.301, abs=0.001)
+
+
+def test_search_figures_and_table(search_run):
+    assert search.main([str(search_run)]) == 0
+    table = outputs(search_run, "search")
+    for name in ("optuna_history", "optuna_importance"):
+        assert (search_run / "figures" / f"{name}.png").is_file()
+    assert table.kept.sum() == 3 and table[table.kept].state.eq("COMPLETE").all()
+
+
+def test_search_script_refuses_an_experiment(fig8_run, capsys):
+    assert common.main_guard(search.main, [str(fig8_run)]) == 2
+    assert "is an experiment, not a search" in capsys.readouterr().out
+
+
+def test_report_gathers_figures_and_tables(search_run):
+    search.main([str(search_run)])
+    assert report.main([str(search_run)]) == 0
+    text = (search_run / "report.md").read_text()
+    assert "![search](figures/search.png)" in text and "## Table: search" in text
+    assert "3 of" in text and "Best: alpha=" in text
+    assert "<img src=\"figures/search.png\"" in (search_run / "report.html").read_text()
+
+
+def test_missing_run_folder_is_one_line(tmp_path, capsys):
+    assert common.main_guard(fig3.main, [str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().out.strip().startswith("error: ")
