@@ -45,18 +45,25 @@ def table(points: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["_base", "_order"])[COLUMNS].reset_index(drop=True)
 
 
+STYLE = {  # one look per method in every panel; the legend replaces labels that could overlap
+    "baseline": dict(marker="o", color="0.4"), "depth": dict(marker="^", color="tab:orange"),
+    "width": dict(marker="s", color="tab:green"), "resolution": dict(marker="D", color="tab:purple"),
+    "compound": dict(marker="*", color="tab:red", s=220),
+}
+
+
 def figure(rows: pd.DataFrame, title: str):
     bases = list(dict.fromkeys(rows.base))
-    fig, axes = plt.subplots(1, len(bases), figsize=(4.3 * len(bases), 4.2), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(bases), figsize=(4.3 * len(bases), 4.4), constrained_layout=True, squeeze=False)
     for ax, base in zip(axes[0], bases):
         mine = rows[(rows.base == base) & (rows.state == "COMPLETE")]
-        for rec in mine.itertuples():
-            style = dict(marker="*", s=160, color="tab:red") if rec.method == "compound" else dict(marker="o", s=40)
-            ax.scatter(rec.flops, rec.accuracy, zorder=3, **style)
-            ax.annotate(rec.method, (rec.flops, rec.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        for method, style in STYLE.items():
+            sel = mine[mine.method == method]
+            ax.scatter(sel.flops, sel.accuracy, zorder=3, label=method, **{"s": 60, **style})
         common.flops_axis(ax)
         ax.set_title(base, fontsize=10)
-        ax.margins(x=0.2, y=0.2)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(STYLE), fontsize=9)
     fig.suptitle(title)
     return fig
 
