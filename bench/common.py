@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere
 
+import search  # noqa: E402,F401  (before torch: sets the OpenMP wait policy the search runs with)
 import torch  # noqa: E402
 
 from search.runner import load_data  # noqa: E402
