@@ -92,7 +92,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     flip: bool = True  # random horizontal flips
     crop_padding: float = 0.125  # random translations of up to this fraction of the side (0 = off)
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 256  # 1024 measured slower on a 2-core CPU and 0.7 GB more memory
     bn_images: int = 512  # training images that re-estimate batch-norm statistics before each evaluation (0 = off)
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
     threads: int = 0  # CPU threads of this process (0 = all cores; divide them among local workers)

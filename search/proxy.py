@@ -2,8 +2,9 @@
 
 The loop avoids what makes small-model training slow on a CPU: no per-sample Python work, no
 DataLoader workers, no host sync per step (the loss is accumulated on the device and read
-once per epoch), channels-last memory, and evaluation under inference mode in large batches.
-On CUDA it adds bf16 autocast and keeps the data on the device.
+once per epoch), channels-last memory, and evaluation under inference mode in batches of 256
+(larger ones overflow a CPU's caches: slower, and 1024 cost 0.7 GB more memory). On CUDA it
+adds bf16 autocast, cuDNN benchmark mode and keeps the data on the device.
 """
 
 from __future__ import annotations
@@ -36,11 +37,21 @@ class PreparedData:
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of uint8 images, in [0, 255] units, shaped (1, C, 1, 1)."""
-    x = images.float()
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1.0)
-    return mean, std
+    """Per-channel mean and std of uint8 images, in [0, 255] units, shaped (1, C, 1, 1).
+
+    Summed in chunks: a float copy of the whole set would be 4x its size (440 MB at the default).
+    """
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for chunk in images.split(1024):
+        x = chunk.double()
+        total += x.sum(dim=(0, 2, 3))
+        squares += x.square().sum(dim=(0, 2, 3))
+    n = images.numel() // images.shape[1]
+    mean = total / n
+    var = (squares - n * mean.square()) / max(n - 1, 1)  # unbiased, as Tensor.std
+    shape = (1, -1, 1, 1)
+    return mean.float().view(shape), var.clamp_min(0).sqrt().float().clamp_min(1.0).view(shape)
 
 
 def prepare(split: ImageSet, resolution: int, stats, device: torch.device) -> PreparedData:
@@ -185,6 +196,8 @@ def train(
     )
     padding = int(round(cfg.crop_padding * train_data.images.shape[-1]))
     cuda = device.type == "cuda"
+    if cuda:  # a candidate's shapes never change during its training: worth picking the fastest kernels
+        torch.backends.cudnn.benchmark = True
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     result = TrainResult()
 

@@ -1,0 +1,99 @@
+"""Wall time, memory and pruning effect of the default search, `run_search.py base=mobilenetv2`.
+
+    python bench/search.py [--quick] [--base mobilenetv2]
+
+Runs the search twice in fresh run folders under /tmp, each in its own process through
+timed_search.py: with the default pruner, then with search.pruner=none on the same grid and
+seeds. Splits the first run's wall time into training, evaluation, complexity counting, data
+loading/preparation and the rest (imports, model building, Optuna storage, result files).
+Goals: <= 300 s (600 at most); overhead outside training and evaluation < 10%; peak RSS
+< 2 GiB; pruning >= 40% fewer training images with the same best or one within 0.5 points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+HERE = Path(__file__).resolve().parent
+QUICK = ["train.max_images=512", "data.synthetic_size=3000"]  # a smoke run of this script only
+
+
+def run_search(runs_dir: Path, overrides: list[str]) -> tuple[float, dict, pd.DataFrame, dict]:
+    """(wall seconds, timings, trials, best) of one search in a subprocess."""
+    timings = runs_dir / "timings.json"
+    cmd = [sys.executable, str(HERE / "timed_search.py"), str(timings), f"runs_dir={runs_dir}", "name=bench", *overrides]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    run = runs_dir / "bench"
+    return wall, json.loads(timings.read_text()), pd.read_csv(run / "trials.csv"), yaml.safe_load((run / "best.yaml").read_text())
+
+
+def split(wall: float, t: dict) -> dict:
+    """Seconds per phase; `other` is whatever the timers did not cover."""
+    phases = dict(
+        training=t["train_call"] - t.get("evaluation", 0.0), evaluation=t.get("evaluation", 0.0),
+        complexity=t["complexity"], data=t["data_loading"] + t.get("data_preparation", 0.0),
+    )
+    phases["other"] = wall - sum(phases.values())
+    return phases
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="mobilenetv2")
+    parser.add_argument("--quick", action="store_true", help="smaller data and epochs: checks the script, not the goals")
+    args = parser.parse_args(argv)
+    overrides = [f"base={args.base}", *(QUICK if args.quick else [])]
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        wall, timings, trials, best = run_search(Path(tmp) / "pruned", overrides)
+        wall_none, _, trials_none, best_none = run_search(Path(tmp) / "none", [*overrides, "search.pruner=none"])
+
+    print(f"# search: python run_search.py {' '.join(overrides)}")
+    phases = split(wall, timings)
+    print(f"{'phase':12} {'seconds':>8} {'share':>6}")
+    for name, seconds in phases.items():
+        print(f"{name:12} {seconds:8.1f} {seconds / wall:6.1%}")
+    print(f"{'wall':12} {wall:8.1f}")
+    overhead = (wall - phases["training"] - phases["evaluation"]) / wall
+    peak = timings["peak_rss_bytes"] / 2**30
+    images, images_none = trials.images_seen.sum(), trials_none.images_seen.sum()
+    saved = 1 - images / images_none
+    gap = _score_of(trials_none, best) - best_none["score"]  # the pruned search's pick, trained without pruning
+    print(f"\npeak resident memory {peak:.2f} GiB")
+    print(f"{'pruner':8} {'trials':>6} {'pruned':>6} {'images':>8} {'wall s':>7}  best (alpha, beta, gamma) score")
+    for name, t, b, w in (("median", trials, best, wall), ("none", trials_none, best_none, wall_none)):
+        print(f"{name:8} {len(t):6} {(t.state == 'PRUNED').sum():6} {t.images_seen.sum():8} {w:7.0f}  "
+              f"({b['alpha']}, {b['beta']}, {b['gamma']}) {b['score']:.4f}")
+    print(f"pruning saves {saved:.0%} of the training images; its best scores {gap * 100:+.2f} points "
+          "against the unpruned best (both as trained without pruning)")
+    goals = {
+        "wall <= 300 s (600 at most)": "yes" if wall <= 300 else "within 600 s" if wall <= 600 else "NO",
+        "overhead < 10%": overhead < 0.10,
+        "peak RSS < 2 GiB": peak < 2,
+        "pruning saves >= 40% images": saved >= 0.40,
+        "pruned best within 0.5 points": gap >= -0.005,
+    }
+    print()
+    for goal, met in goals.items():
+        print(f"{goal:32} {met if isinstance(met, str) else 'yes' if met else 'NO'}")
+    return dict(wall=wall, phases=phases, overhead=overhead, peak_gib=peak, saved=saved, gap=gap)
+
+
+def _score_of(trials: pd.DataFrame, best: dict) -> float:
+    """The score in `trials` of best.yaml's (alpha, beta, gamma)."""
+    same = (trials[["alpha", "beta", "gamma"]] - [best["alpha"], best["beta"], best["gamma"]]).abs().max(axis=1) < 1e-9
+    return float(trials.loc[same, "score"].iloc[0])
+
+
+if __name__ == "__main__":
+    main()
