@@ -124,9 +124,11 @@ def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str 
             continue
         ax.plot(line[x], line.accuracy, marker="o", label=label_of(name) if label_of else name)
         if annotate:
-            for rec in line.itertuples():
+            for i, rec in enumerate(line.itertuples()):
+                below = i % 2 == 0  # alternate sides: neighbouring points' labels must not overlap
                 ax.annotate(f"{annotate}={getattr(rec, annotate):g}", (getattr(rec, x), rec.accuracy),
-                            textcoords="offset points", xytext=(4, -10), fontsize=7, color="0.3")
+                            textcoords="offset points", xytext=(4, -11) if below else (-4, 6),
+                            ha="left" if below else "right", fontsize=7, color="0.3")
 
 
 def flops_axis(ax, column: str = "flops") -> None:
