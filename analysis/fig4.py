@@ -24,9 +24,10 @@ def labels(points) -> dict[str, str]:
 
 def figure(points, title: str):
     fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
-    common.series_lines(ax, points, "flops", label_of=labels(points).get, annotate="w")
+    common.series_lines(ax, points, "flops", label_of=labels(points).get)  # four lines: labels would collide
     common.flops_axis(ax)
-    ax.legend(title="baseline", fontsize=8)
+    widths = ", ".join(f"{w:g}" for w in sorted(set(points.w)))
+    ax.legend(title=f"baseline; w = {widths}\nleft to right on each line", fontsize=8, title_fontsize=8)
     ax.set_title(title, fontsize=10)
     return fig
 
