@@ -200,6 +200,20 @@ def with_latency(points: pd.DataFrame, args) -> pd.DataFrame:
     return measure_latency(points, args.run_dir, args.device)
 
 
+def load_run(description: str, argv=None):
+    """(args, config, points with latency) of the run folder named on the command line."""
+    args = parse_args(description, argv)
+    return args, load_config(args.run_dir), with_latency(load_points(args.run_dir), args)
+
+
+def write_outputs(run_dir: Path, name: str, figure, cost, table: pd.DataFrame) -> list[Path]:
+    """figures/<name>, figures/<name>_cost and tables/<name>; prints what was written."""
+    written = save_figure(figure, run_dir, name) + save_figure(cost, run_dir, f"{name}_cost")
+    written += write_table(table, run_dir, name)
+    print("\n".join(map(str, written)))
+    return written
+
+
 def title_of(config: dict, what: str) -> str:
     data, train = config["data"]["name"], config["train"]
     epochs = train["epochs"]

@@ -41,14 +41,9 @@ def figure(points, title: str):
 
 
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    config = common.load_config(args.run_dir)
-    points = common.with_latency(common.load_points(args.run_dir), args)
+    args, config, points = common.load_run(__doc__.splitlines()[0], argv)
     title = common.title_of(config, f"Fig. 3, scaling {points.base.iloc[0]} by one dimension")
-    written = common.save_figure(figure(points, title), args.run_dir, "fig3")
-    written += common.save_figure(common.cost_figure(points, title), args.run_dir, "fig3_cost")
-    written += common.write_table(table(points), args.run_dir, "fig3")
-    print("\n".join(map(str, written)))
+    common.write_outputs(args.run_dir, "fig3", figure(points, title), common.cost_figure(points, title), table(points))
     return 0
 
 

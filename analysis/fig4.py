@@ -33,14 +33,10 @@ def figure(points, title: str):
 
 
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    config = common.load_config(args.run_dir)
-    points = common.with_latency(common.load_points(args.run_dir), args)
+    args, config, points = common.load_run(__doc__.splitlines()[0], argv)
     title = common.title_of(config, f"Fig. 4, width scaling of {points.base.iloc[0]}")
-    written = common.save_figure(figure(points, title), args.run_dir, "fig4")
-    written += common.save_figure(common.cost_figure(points, title, labels(points).get), args.run_dir, "fig4_cost")
-    written += common.write_table(table(points), args.run_dir, "fig4")
-    print("\n".join(map(str, written)))
+    cost = common.cost_figure(points, title, labels(points).get)
+    common.write_outputs(args.run_dir, "fig4", figure(points, title), cost, table(points))
     return 0
 
 

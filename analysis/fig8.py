@@ -62,14 +62,9 @@ def figure(points, title: str):
 
 
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    config = common.load_config(args.run_dir)
-    points = common.with_latency(common.load_points(args.run_dir), args)
+    args, config, points = common.load_run(__doc__.splitlines()[0], argv)
     title = common.title_of(config, f"Fig. 8, scaling {points.base.iloc[0]} four ways")
-    written = common.save_figure(figure(points, title), args.run_dir, "fig8")
-    written += common.save_figure(common.cost_figure(points, title), args.run_dir, "fig8_cost")
-    written += common.write_table(table(points), args.run_dir, "fig8")
-    print("\n".join(map(str, written)))
+    common.write_outputs(args.run_dir, "fig8", figure(points, title), common.cost_figure(points, title), table(points))
     return 0
 
 

@@ -19,6 +19,10 @@ import yaml
 from analysis import common
 
 
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
+         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}")
+
+
 def summary(run_dir: Path, config: dict, points: pd.DataFrame) -> list[str]:
     """Short sentences saying what was run and how it went."""
     base, train, data = config["base"], config["train"], config["data"]
@@ -64,9 +68,10 @@ def to_html(title: str, lines: list[str], figures: list[Path], tables: list[Path
         body += [f"<h2>{html.escape(fig.stem)}</h2>", f'<img src="figures/{html.escape(fig.name)}" style="max-width:100%">']
     for table in tables:
         frame = pd.read_csv(table.with_suffix(".csv"))
-        body += [f"<h2>Table: {html.escape(table.stem)}</h2>", frame.to_html(index=False, na_rep="", float_format="{:.4g}".format)]
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+        body += [f"<h2>Table: {html.escape(table.stem)}</h2>",
+                 frame.to_html(index=False, na_rep="", float_format="{:.4g}".format)]
+    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>\n"
 
 
 def main(argv=None) -> int:

@@ -69,16 +69,11 @@ def figure(rows: pd.DataFrame, title: str):
 
 
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    config = common.load_config(args.run_dir)
-    points = common.with_latency(common.load_points(args.run_dir), args)
+    args, config, points = common.load_run(__doc__.splitlines()[0], argv)
     rows = table(points)
-    title = common.title_of(config, "Table 3, single-dimension vs compound scaling")
-    written = common.save_figure(figure(rows, title), args.run_dir, "table3")
-    written += common.save_figure(common.cost_figure(points, title), args.run_dir, "table3_cost")
-    written += common.write_table(rows, args.run_dir, "table3")
     print(common.to_markdown(rows[["base", "method", "flops_ratio", "accuracy", "paper_gflops", "paper_top1"]]))
-    print("\n".join(map(str, written)))
+    title = common.title_of(config, "Table 3, single-dimension vs compound scaling")
+    common.write_outputs(args.run_dir, "table3", figure(rows, title), common.cost_figure(points, title), rows)
     return 0
 
 
