@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,35 @@ def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+def popen_search(*overrides, runs, env=None) -> subprocess.Popen:
+    """The real CLI in the background, its stdout and stderr merged into one pipe."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *overrides],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+
+
+def sqlite_states(db: Path) -> set:
+    """The states of a SQLite study's trials, read without creating or locking anything: opening
+    the file through Optuna would create its tables, racing the search that is creating them."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return {state for (state,) in con.execute("SELECT state FROM trials")}
+    except sqlite3.OperationalError:  # no file or no tables yet
+        return set()
+
+
+def wait_one_done_one_running(db: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Block until the search in `proc` has finished one trial and is running the next."""
+    deadline = time.time() + timeout
+    while not {"COMPLETE", "RUNNING"} <= sqlite_states(db):
+        if proc.poll() is not None:
+            raise AssertionError(f"the search exited ({proc.returncode}) first: {proc.communicate()[0][-2000:]}")
+        if time.time() > deadline:
+            raise AssertionError(f"no trial finished within {timeout} s")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def runs(tmp_path):
     return tmp_path / "runs"
@@ -81,7 +113,7 @@ def postgres_url():
     if bin_dir is None:
         pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
     try:
-        import psycopg  # noqa: F401
+        import psycopg
     except ImportError:
         pytest.skip('no PostgreSQL driver (pip install -e ".[postgres]")')
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
@@ -104,8 +136,6 @@ def postgres_url():
         shutil.rmtree(home, ignore_errors=True)
         pytest.skip(f"cannot start a PostgreSQL server: {started.stderr.strip().splitlines()[-1:]}")
     try:
-        import psycopg
-
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE optuna")
         yield f"postgresql+psycopg://postgres:pg-s3cret@127.0.0.1:{port}/optuna"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 
 import optuna
 import pandas as pd
@@ -15,7 +12,7 @@ from optuna.trial import TrialState
 
 from search import study as st
 from search.runner import run
-from tests.conftest import ROOT, TINY, compose, run_cli
+from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
 
 FINISHED = ("COMPLETE", "PRUNED")
 
@@ -56,23 +53,13 @@ def test_search_end_to_end_then_rerun_runs_nothing(runs):
 
 
 def test_ctrl_c_then_resume_runs_only_what_was_not_finished(runs):
-    storage = f"sqlite:///{runs / 'intr' / 'study.db'}"
+    db = runs / "intr" / "study.db"
+    storage = f"sqlite:///{db}"
     slow = ["name=intr", "search.pruner=none", "train.epochs=6"]
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *slow],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until one trial is done and the next one is running
-        time.sleep(0.5)
-        try:
-            states = [t.state for t in optuna.load_study(study_name="intr", storage=storage).trials]
-        except Exception:
-            continue
-        if TrialState.COMPLETE in states and TrialState.RUNNING in states:
-            break
+    proc = popen_search(*slow, runs=runs)
+    wait_one_done_one_running(db, proc)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) != 0
+    assert proc.communicate(timeout=60) and proc.returncode != 0
     done_before = {
         t.user_attrs["key"] for t in optuna.load_study(study_name="intr", storage=storage).trials
         if t.state == TrialState.COMPLETE

@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import optuna
@@ -19,20 +17,13 @@ from optuna.trial import TrialState
 from search import runner
 from search import study as st
 from search.config import ConfigError
-from tests.conftest import ROOT, TINY, compose, run_cli
-
-
-def _popen(*overrides, runs, env=None):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *overrides],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
 
 
 def test_coordinator_and_worker_on_a_journal_storage(runs):
     common = ["name=two", "storage=journal", "search.pruner=none", "train.epochs=4"]
-    coordinator = _popen(*common, runs=runs)
-    worker = _popen(*common, "search.role=worker", runs=runs)
+    coordinator = popen_search(*common, runs=runs)
+    worker = popen_search(*common, "search.role=worker", runs=runs)
     outputs = [p.communicate(timeout=300)[0] for p in (coordinator, worker)]
     assert coordinator.returncode == 0, outputs[0][-2000:]
     assert worker.returncode == 0, outputs[1][-2000:]
@@ -81,11 +72,11 @@ def _each_once(trials, kept_keys):
 
 
 def test_sigkill_mid_trial_then_resume_keeps_finished_and_reruns_the_killed(runs):
-    storage = f"sqlite:///{runs / 'kill' / 'study.db'}"
+    db = runs / "kill" / "study.db"
+    storage = f"sqlite:///{db}"
     slow = ["name=kill", "search.pruner=none", "train.epochs=6"]
-    proc = _popen(*slow, runs=runs)
-    trials = _wait_for(storage, "kill", lambda ts: any(t.state == TrialState.COMPLETE for t in ts)
-                       and any(t.state == TrialState.RUNNING for t in ts))
+    proc = popen_search(*slow, runs=runs)
+    wait_one_done_one_running(db, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     done = {t.number: t.user_attrs["key"] for t in _study(storage, "kill").trials if t.state == TrialState.COMPLETE}
@@ -107,7 +98,7 @@ def test_two_local_workers_one_killed_mid_trial(runs):
     args = ["name=pair", "storage=journal", "search.workers=2", "search.pruner=none", "train.epochs=4", *FAST_HEARTBEAT]
     (runs / "pair").mkdir(parents=True)
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "pair" / "study.journal")))
-    coordinator = _popen(*args, runs=runs)
+    coordinator = popen_search(*args, runs=runs)
     trials = _wait_for(storage, "pair", lambda ts: any(
         t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid for t in ts))
     victim = next(_pid_of(t) for t in trials if t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid)
@@ -131,7 +122,7 @@ def test_three_workers_on_postgres_one_killed(runs, postgres_url):
     """A real PostgreSQL server: coordinator + 2 joining workers; one is killed mid-trial."""
     env = dict(os.environ, OPTUNA_STORAGE_URL=postgres_url)
     args = ["name=pg", "storage=postgres", "search.pruner=none", "train.epochs=3", *FAST_HEARTBEAT]
-    procs = [_popen(*args, runs=runs, env=env)] + [_popen(*args, "search.role=worker", runs=runs, env=env) for _ in range(2)]
+    procs = [popen_search(*args, runs=runs, env=env)] + [popen_search(*args, "search.role=worker", runs=runs, env=env) for _ in range(2)]
     storage = st.open_rdb(postgres_url)
     workers = {p.pid for p in procs[1:]}
     trials = _wait_for(storage, "pg", lambda ts: any(t.state == TrialState.RUNNING and _pid_of(t) in workers for t in ts))
