@@ -7,3 +7,7 @@ import os
 # loaded 2-core machine (bench/README.md). Sleeping waits cost little when the machine is idle.
 # Read when torch loads OpenMP, so only if `search` is imported before torch; a user's value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from search.memory import keep_heap  # noqa: E402
+
+keep_heap()

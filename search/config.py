@@ -57,7 +57,7 @@ class SearchConfig:
     seeds: int = 1  # proxy trainings per candidate (score = mean); the pruner watches the first
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
-    pruner_warmup_epochs: int = 1  # epochs every trial trains before the median pruner may stop it
+    pruner_warmup_epochs: int = 0  # epochs before the median pruner may stop a trial (0: after its first epoch)
     match_tolerance: float = 0.03  # experiments: warn when a solved point misses its FLOPs target by more
     dry_run: bool = False  # write candidates.csv and stop before training
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)

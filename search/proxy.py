@@ -58,8 +58,9 @@ def prepare(split: ImageSet, resolution: int, stats, device: torch.device) -> Pr
     """Resize a split once to `resolution` and keep it as uint8 (4x smaller than float)."""
     if resolution == split.images.shape[-1]:
         images = split.images
-    else:
-        images = (resize_images(split.images, resolution) * 255).round_().to(torch.uint8)
+    else:  # in chunks: a float copy of the whole split would be 4x its size
+        chunks = [resize_images(c, resolution).mul_(255).round_().to(torch.uint8) for c in split.images.split(1024)]
+        images = torch.cat(chunks)
     mean, std = stats
     return PreparedData(images.to(device), split.labels.to(device), mean.to(device), std.to(device))
 
@@ -171,12 +172,12 @@ def train(
     cfg,
     device: torch.device,
     seed: int,
-    on_epoch: Optional[Callable[[int, float], None]] = None,
+    on_epoch: Optional[Callable[[TrainResult], None]] = None,
     progress: Optional[Callable[[int], None]] = None,
 ) -> TrainResult:
     """Train `model` on `train_data` for cfg.epochs and return its validation accuracies.
 
-    `on_epoch(epoch, accuracy)` is called after each epoch's evaluation (it may raise to stop,
+    `on_epoch(result_so_far)` is called after each epoch's evaluation (it may raise to stop,
     e.g. optuna.TrialPruned); `progress(n_images)` after each step.
     """
     model.to(device)
@@ -232,7 +233,7 @@ def train(
         result.eval_seconds += time.perf_counter() - start
         result.accuracies.append(accuracy)
         if on_epoch:
-            on_epoch(epoch, accuracy)
+            on_epoch(result)
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -23,6 +23,8 @@ from search.config import BaseConfig
 from search.series import SeriesSpec, experiment_points
 from search.config import ConfigError, validate
 from search.data import DataConfig, load_splits
+from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
+from search.memory import release_memory
 from search.proxy import TrainingDiverged, channel_stats, prepare, resolve_device, steps_in_epoch, train
 from search.results import best_summary, trials_table, write_csv, write_yaml
 
@@ -50,7 +52,7 @@ class Context:
     train_split: object
     val_split: object
     device: torch.device
-    _prepared: dict = field(default_factory=dict)
+    _prepared: tuple = (None, None)  # (resolution, (train, val)): only the latest is kept
 
     def __post_init__(self):
         self.stats = channel_stats(self.train_split.images)  # normalisation of every resolution
@@ -60,12 +62,13 @@ class Context:
         return {name: rec[name] for name in self.params}
 
     def data_at(self, resolution: int):
-        if resolution not in self._prepared:
-            self._prepared[resolution] = (
-                prepare(self.train_split, resolution, self.stats, self.device),
-                prepare(self.val_split, resolution, self.stats, self.device),
-            )
-        return self._prepared[resolution]
+        """The splits at `resolution`. Only one resolution is held: keeping every one a grid
+        visits costs ~200 MB at the default, and re-resizing a set takes about a second."""
+        if self._prepared[0] != resolution:
+            self._prepared = (None, None)  # freed before the next one is made
+            splits = (prepare(s, resolution, self.stats, self.device) for s in (self.train_split, self.val_split))
+            self._prepared = (resolution, tuple(splits))
+        return self._prepared[1]
 
 
 def run_dir_of(cfg) -> Path:
@@ -150,22 +153,30 @@ def unique_points(records: list[dict]) -> list[dict]:
     return list(by_key.values())
 
 
-def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
-    """Proxy-train one candidate for each seed; the pruner watches the first seed."""
+def objective(ctx: Context, trial: optuna.Trial, bar, step_done) -> float:
+    """Proxy-train one candidate for each seed; the pruner watches the first seed.
+    `step_done(images)` is called after every training step."""
     rec = trial.user_attrs
     for name, (low, high) in ctx.params.items():
         trial.suggest_float(name, low, high)  # returns the queued value; records the distribution
     train_data, val_data = ctx.data_at(rec["resolution"])
+    release_memory()  # the last trial's and the resize's freed heap, before this training's peak
     t = ctx.cfg.train
     seeds = [t.seed + k for k in range(ctx.cfg.search.seeds)]
     scores, images, train_s, eval_s, curves = [], 0, 0.0, 0.0, []
 
-    def report(epoch, accuracy):
-        trial.report(accuracy, epoch + 1)  # step = epochs completed: the pruners' resource unit
-        bar.set_postfix_str(f"epoch {epoch + 1}: acc {accuracy:.3f}")
+    def record(**attrs):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def report(result):
+        epoch, accuracy = len(result.accuracies), result.accuracy
+        trial.report(accuracy, epoch)  # step = epochs completed: the pruners' resource unit
+        bar.set_postfix_str(f"epoch {epoch}: acc {accuracy:.3f}")
         if trial.should_prune():
-            trial.set_user_attr("images_seen", images + (epoch + 1) * steps_in_epoch(t, len(train_data.labels)) * t.batch_size)
-            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.3f}")
+            record(images_seen=result.images_seen, accuracies=[[round(a, 5) for a in result.accuracies]],
+                   train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3))
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} at accuracy {accuracy:.3f}")
 
     for k, seed in enumerate(seeds):
         torch.manual_seed(seed)
@@ -173,7 +184,7 @@ def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
         model = build_model(spec, ctx.base.num_classes, ctx.base.in_channels)
         result = train(
             model, train_data, val_data, t, ctx.device, seed,
-            on_epoch=report if k == 0 else None, progress=bar.update,
+            on_epoch=report if k == 0 else None, progress=step_done,
         )
         scores.append(result.accuracy)
         images += result.images_seen
@@ -181,11 +192,8 @@ def objective(ctx: Context, trial: optuna.Trial, bar) -> float:
         eval_s += result.eval_seconds
         curves.append([round(a, 5) for a in result.accuracies])
     score = statistics.fmean(scores)
-    for key, value in dict(
-        score=score, score_std=statistics.pstdev(scores), seed_scores=scores, accuracies=curves,
-        images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3),
-    ).items():
-        trial.set_user_attr(key, value)
+    record(score=score, score_std=statistics.pstdev(scores), seed_scores=scores, accuracies=curves,
+           images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3))
     return score
 
 
@@ -198,31 +206,43 @@ def work(ctx: Context, study: optuna.Study, storage, total: int) -> None:
     overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
     grace = st.heartbeat_grace(ctx.cfg)
     interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
-    while (trial := hb.claim_next(study, storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval)) is not None:
-        key = trial.user_attrs.get("key")
-        bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
-                   leave=False, position=1, disable=None)
-        try:
-            with hb.Heartbeat(storage, trial._trial_id, interval):  # noqa: SLF001
-                value = objective(ctx, trial, bar)
-            study.tell(trial, value)
-            log.info("trial %d %s: score %.4f", trial.number, key, value)
-        except optuna.TrialPruned as e:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            log.info("trial %d %s: %s", trial.number, key, e)
-        except TrainingDiverged as e:
-            trial.set_user_attr(st.FAILURE_ATTR, str(e))
-            trial.set_user_attr(st.FINAL_ATTR, True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            log.warning("trial %d %s failed: %s", trial.number, key, e)
-        except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
-            trial.set_user_attr(st.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
-            st.requeue(study, trial.number, trial.user_attrs, ctx.params_of)
-            raise
-        finally:
-            bar.close()
-        overall.update(1)
+    with kept_ctrl_c():
+        while (trial := hb.claim_next(study, storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval)):
+            run_trial(ctx, study, storage, trial, per_trial, interval)
+            overall.update(1)
+            raise_if_ctrl_c()
     overall.close()
+
+
+def run_trial(ctx: Context, study: optuna.Study, storage, trial, per_trial: int, interval) -> None:
+    """Score one claimed trial and tell the study how it ended."""
+    key = trial.user_attrs.get("key")
+    bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
+               leave=False, position=1, disable=None)
+
+    def step_done(images: int) -> None:
+        raise_if_ctrl_c()
+        bar.update(images)
+
+    try:
+        with hb.Heartbeat(storage, trial._trial_id, interval):  # noqa: SLF001
+            value = objective(ctx, trial, bar, step_done)
+        study.tell(trial, value)
+        log.info("trial %d %s: score %.4f", trial.number, key, value)
+    except optuna.TrialPruned as e:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        log.info("trial %d %s: %s", trial.number, key, e)
+    except TrainingDiverged as e:
+        trial.set_user_attr(st.FAILURE_ATTR, str(e))
+        trial.set_user_attr(st.FINAL_ATTR, True)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        log.warning("trial %d %s failed: %s", trial.number, key, e)
+    except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
+        trial.set_user_attr(st.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
+        st.requeue(study, trial.number, trial.user_attrs, ctx.params_of)
+        raise
+    finally:
+        bar.close()
 
 
 def run(cfg) -> int:

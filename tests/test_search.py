@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import weakref
 
 import optuna
 import pandas as pd
@@ -11,11 +12,9 @@ import yaml
 from optuna.trial import TrialState
 
 from search import study as st
+from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.runner import run
 from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
-
-FINISHED = ("COMPLETE", "PRUNED")
-
 
 def test_dry_run_writes_candidates_without_training(runs):
     assert run(compose("name=dry", "search.dry_run=true", runs_dir=runs)) == 0
@@ -75,6 +74,18 @@ def test_ctrl_c_then_resume_runs_only_what_was_not_finished(runs):
     finished_first = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs["key"] in done_before]
     assert len(finished_first) == len(done_before)  # finished trials were kept, not re-run
     assert any(t.state == TrialState.FAIL and "interrupted" in t.user_attrs.get("failure", "") for t in trials)
+
+
+def test_pruned_trials_record_what_they_cost(runs, monkeypatch):
+    # A real Optuna pruner that stops every trial after its first epoch.
+    monkeypatch.setattr(st, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=1.1))
+    assert run(compose("name=pr", "train.epochs=3", runs_dir=runs)) == 0
+    trials = pd.read_csv(runs / "pr" / "trials.csv")
+    assert (trials.state == "PRUNED").all() and len(trials) == 3
+    assert (trials.images_seen == 256).all()  # one epoch: 270 training images -> 8 batches of 32
+    assert (trials.train_seconds > 0).all() and (trials.eval_seconds > 0).all()
+    assert all(len(yaml.safe_load(a)[0]) == 1 for a in trials.accuracies)  # the curve up to the pruning
+    assert not (runs / "pr" / "best.yaml").exists()  # nothing completed: no best to name
 
 
 @pytest.mark.parametrize("name", ["median", "halving", "hyperband"])
@@ -139,3 +150,18 @@ def test_search_on_real_fashion_mnist(runs):
     assert (trials.state == "COMPLETE").all() and len(trials) == candidates.kept.sum()
     assert set(candidates.resolution) == {28, 42}  # gamma 1 and 1.5 at a 28 px base
     assert trials.score.max() > 0.2  # 10 classes: well above chance even after 2 tiny epochs
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one
+def test_a_ctrl_c_swallowed_by_a_weakref_callback_is_raised_again():
+    class Model:
+        pass
+
+    with kept_ctrl_c():
+        model = Model()
+        ref = weakref.ref(model, lambda _: (signal.raise_signal(signal.SIGINT), sum(range(1000))))
+        del model  # the callback runs; Python prints "Exception ignored" and drops the KeyboardInterrupt
+        assert ref() is None
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_ctrl_c()
+    raise_if_ctrl_c()  # nothing is left pending after the block
