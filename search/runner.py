@@ -258,6 +258,7 @@ def run(cfg) -> int:
     )
     records = build_candidates(cfg, base)
     table = pd.DataFrame(records, columns=cands.CANDIDATE_COLUMNS)
+    table = table.astype({"fvcore_flops": "Int64", "activations": "Int64"})  # empty where not traced
     run_dir.mkdir(parents=True, exist_ok=True)
     _log_to(run_dir / "search.log")
     write_yaml(run_dir / "config.yaml", st.redact(OmegaConf.to_container(cfg, resolve=True)))
