@@ -16,7 +16,7 @@ import torch
 
 from models import build_model, scaled_resolution, scaled_spec
 from models.macs import conv_linear_macs
-from search.complexity import measure
+from search.complexity import measure_spec
 
 _SLACK = 1e-9  # products within this of the tolerance edge count as inside
 
@@ -105,10 +105,7 @@ class ProxyBase:
         return sum(p.numel() for p in model.parameters())
 
     def complexity(self, c: Candidate):
-        return measure(
-            self.name, round(self.depth * c.d, 10), round(self.width * c.w, 10), self.resolution_for(c.r),
-            self.num_classes, self.in_channels, self.variant,
-        )
+        return measure_spec(self.spec(c), self.resolution_for(c.r), self.num_classes, self.in_channels)
 
 
 def describe(base: ProxyBase, c: Candidate, base_flops: int, counted: bool = True) -> dict:
