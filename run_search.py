@@ -7,7 +7,7 @@ from pathlib import Path
 
 import hydra
 
-from search.config import ConfigError, check_group_choices, register
+from search.config import ConfigError, check_group_choices, check_overrides, register
 
 register()
 CONF = Path(__file__).resolve().parent / "conf"  # absolute: also found when cli() is called in-process
@@ -31,10 +31,11 @@ def main(cfg) -> int:
 
 
 def cli(argv: list[str] | None = None) -> None:
-    """The command line: check group options in one line, then let Hydra compose and run."""
+    """The command line: check group options and overrides in one line, then let Hydra compose and run."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         check_group_choices(argv, CONF)
+        check_overrides(argv, CONF)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -32,6 +32,10 @@ CASES = [
      "no grid point has alpha*beta^2*gamma^2 within search.tolerance=0.0 of search.target=2.0: the closest is 1.5000 at (1.5, 1.0, 1.0)"),
     (["base.resolution=4"], "base.resolution=4 is too small for base.variant=small: use >= 8"),
     (["base.variant=imagenet", "base.resolution=16"], "base.resolution=16 is too small for base.variant=imagenet: use >= 32"),
+    (["train.epochs=abc"], "train.epochs=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["train.foo=1"], "train.foo=1: no key 'train.foo'; train has: epochs, max_images, batch_size"),
+    (["data=cifar10", "data.bogus=1"], "data.bogus=1: no key 'data.bogus'; data has: name, root"),
+    (["epochs"], "epochs: Error parsing override 'epochs'"),
     (["train.epochs=0"], "train.epochs=0 must be > 0"),
     (["train.batch_size=-8"], "train.batch_size=-8 must be > 0"),
     (["train.lr=0"], "train.lr=0.0 must be > 0"),
@@ -110,7 +114,7 @@ def test_bad_input_one_line_exit_2_nothing_changed(index, earlier, tmp_path, cap
 
 def test_bad_input_as_real_processes(earlier):
     before = snapshot(earlier)
-    for overrides, fragment in (CASES[0], CASES[12]):
+    for overrides, fragment in (CASES[0], CASES[12], CASES[14]):
         result = run_cli("name=prev", *overrides, runs_dir=earlier)
         assert result.returncode == 2
         assert result.stderr.startswith(f"error: {fragment}") and result.stderr.count("\n") == 1
