@@ -33,9 +33,9 @@ def record(storage, trial_id: int) -> None:
 class Heartbeat:
     """Context manager: record heartbeats for one trial every `interval` s from a background thread.
 
-    `interval=None` (SQLite: one process, nothing else can take over) records nothing. The first
-    heartbeat is recorded before the trial's work starts, so a trial is never RUNNING for long
-    without one (RDBStorage never calls a trial without any heartbeat stale).
+    `interval=None` (SQLite: one process, nothing else can take over) records nothing. On
+    PostgreSQL `claim_next` already recorded one just before the claim, since RDBStorage never
+    calls a trial without any heartbeat stale; this one restarts the clock as the work starts.
     """
 
     def __init__(self, storage, trial_id: int, interval: float | None):
@@ -98,7 +98,8 @@ def claim_next(study: optuna.Study, storage, grace: float | None, params_of, pol
     while True:
         if grace is not None:
             retry_stale(study, storage, grace, params_of)
-        trial = st.claim(study, storage)
+        first_beat = (lambda trial_id: storage.record_heartbeat(trial_id)) if is_heartbeat_enabled(storage) else None
+        trial = st.claim(study, storage, before=first_beat)
         if trial is not None or grace is None:
             return trial
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -171,12 +171,18 @@ def requeue(study: optuna.Study, number: int, attrs: dict, params_of: Callable[[
     return True
 
 
-def claim(study: optuna.Study, storage) -> optuna.Trial | None:
-    """Atomically take one queued trial of `study` (opened on `storage`), or None when none is queued."""
+def claim(study: optuna.Study, storage, before: Callable[[int], None] | None = None) -> optuna.Trial | None:
+    """Atomically take one queued trial of `study` (opened on `storage`), or None when none is queued.
+
+    `before(trial_id)` runs just before the claim (the first heartbeat: a process killed right
+    after claiming must not leave a RUNNING trial without one, which RDBStorage never calls stale).
+    """
     study_id = storage.get_study_id_from_name(study.study_name)
     for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
+            if before:
+                before(trial_id)
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                 storage.set_trial_user_attr(trial_id, WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
                 return optuna.Trial(study, trial_id)

@@ -14,10 +14,23 @@ from optuna.storages.journal import JournalFileBackend
 
 from optuna.trial import TrialState
 
+from search import heartbeat as hb
 from search import runner
 from search import study as st
 from search.config import ConfigError
 from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
+
+
+def test_a_process_killed_right_after_its_claim_leaves_a_trial_that_goes_stale(tmp_path):
+    """RDBStorage (PostgreSQL's kind) never calls a RUNNING trial without any heartbeat stale,
+    so the claim itself must leave one: here the claimer "dies" before its Heartbeat starts."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="hb")
+    study.enqueue_trial({"x": 1.0})
+    trial = hb.claim_next(study, storage, grace=1, params_of=dict, poll=0.1)
+    assert trial is not None and hb.stale_trials(study, storage, grace=1) == []
+    time.sleep(2.2)  # SQLite's clock counts whole seconds
+    assert [t.number for t in hb.stale_trials(study, storage, grace=1)] == [trial.number]
 
 
 def test_coordinator_and_worker_on_a_journal_storage(runs):
