@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models import BASES, create, for_variant, get_base, round_filters, round_repeats, scale, scaled_resolution
-from models.blocks import DropPath
+from models.blocks import ConvBNAct, DropPath, ReLU6
 from models.reference import EFFICIENTNET_OFFICIAL, PUBLISHED
 from models.zoo import zoo_rows
 
@@ -140,3 +140,31 @@ def test_forward_backward_small(name):
     assert torch.isfinite(loss)
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_relu6_in_place_matches_torch_and_saves_less():
+    """Same values and gradients as nn.ReLU6 (the kinks at 0 and 6 included), and one saved tensor less."""
+    leaf = torch.tensor([-1.0, 0.0, 2.5, 6.0, 7.0], requires_grad=True)
+    ours = ReLU6()(leaf * 1.0)
+    ours.backward(torch.arange(1.0, 6.0))
+    expected_leaf = leaf.detach().clone().requires_grad_()
+    expected = torch.nn.functional.relu6(expected_leaf)
+    expected.backward(torch.arange(1.0, 6.0))
+    assert torch.equal(ours, expected) and torch.equal(leaf.grad, expected_leaf.grad)
+    assert leaf.grad.tolist() == [0.0, 0.0, 3.0, 0.0, 0.0]
+
+    def saved_bytes(block):
+        storages = {}
+
+        def pack(t):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            torch.nn.Sequential(block, torch.nn.Conv2d(8, 8, 1))(torch.randn(4, 8, 16, 16))
+        return sum(storages.values())
+
+    torch_block = ConvBNAct(8, 8, act="relu6")
+    torch_block[2] = torch.nn.ReLU6(inplace=True)
+    one_activation = 4 * 8 * 16 * 16 * 4  # bytes
+    assert saved_bytes(torch_block) - saved_bytes(ConvBNAct(8, 8, act="relu6")) == one_activation
