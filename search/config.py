@@ -247,7 +247,7 @@ def check_overrides(args: list[str], conf_dir: Path) -> None:
             compose("config", overrides=overrides)
     except HydraException as e:
         cause = e.__cause__
-        arg = next((a for a in overrides if str(e).find(a) >= 0), " ".join(overrides))
+        arg = next((a for a in overrides if a in str(e)), " ".join(overrides))
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):  # an unknown key
             key = cause.full_key or ""
             parent = key.rpartition(".")[0]
