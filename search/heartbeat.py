@@ -95,10 +95,10 @@ def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[
 
 def claim_next(study: optuna.Study, storage, grace: float | None, params_of, poll: float) -> optuna.Trial | None:
     """Claim a queued trial; while others still run, wait for them (or for them to go stale)."""
+    first_beat = storage.record_heartbeat if is_heartbeat_enabled(storage) else None
     while True:
         if grace is not None:
             retry_stale(study, storage, grace, params_of)
-        first_beat = (lambda trial_id: storage.record_heartbeat(trial_id)) if is_heartbeat_enabled(storage) else None
         trial = st.claim(study, storage, before=first_beat)
         if trial is not None or grace is None:
             return trial
