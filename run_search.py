@@ -7,7 +7,8 @@ from pathlib import Path
 
 import hydra
 
-from search.config import ConfigError, check_group_choices, check_overrides, register
+from search.cli import check_group_choices, check_overrides
+from search.config import ConfigError, register
 
 register()
 CONF = Path(__file__).resolve().parent / "conf"  # absolute: also found when cli() is called in-process
@@ -17,8 +18,8 @@ CONF = Path(__file__).resolve().parent / "conf"  # absolute: also found when cli
 def main(cfg) -> int:
     from search.data import DataError
     from search.runner import run  # heavy imports after Hydra has parsed the command line
-    from search.study import StorageError
-    from search.workers import WorkerError
+    from search.storage import StorageError
+    from search.trials.workers import WorkerError
 
     try:
         return run(cfg)

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from models import build_model, scaled_spec  # noqa: E402
+from models import build_model, scaled_resolution, scaled_spec  # noqa: E402
 from models.macs import conv_linear_macs  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
@@ -64,7 +64,7 @@ def completed(points: pd.DataFrame) -> pd.DataFrame:
 def full_size_gflops(base: str, d: float, w: float, r: float) -> float:
     """GFLOPs of the full-size ImageNet network at this scaling (what the paper's axes show)."""
     spec = scaled_spec(base, d, w, "imagenet")
-    resolution = max(1, round(spec.resolution * r))
+    resolution = scaled_resolution(spec.resolution, r)  # half up, as the model code rounds
     return conv_linear_macs(spec, resolution) / 1e9
 
 

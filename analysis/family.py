@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import common
-from search.results import family
+from search.results import family_table
 
 PROXY = ["phi", "resolution", "params", "flops", "activations", "state", "accuracy"]
 
@@ -25,7 +25,7 @@ def table(points: pd.DataFrame) -> pd.DataFrame:
     first = members.iloc[0]
     alpha, beta, gamma = (float(first[k]) for k in ("alpha", "beta", "gamma"))
     phis = [round(p, 6) for p in members.phi]
-    full = pd.DataFrame(family(first.base, alpha, beta, gamma, int(max(phis))))
+    full = pd.DataFrame(family_table(first.base, alpha, beta, gamma, int(max(phis))))
     full = full[full.phi.isin(phis)].rename(columns={"params": "params_full", "flops": "flops_full",
                                                     "activations": "activations_full", "resolution": "resolution_full"})
     proxy = members[PROXY].rename(columns={c: f"{c}_proxy" for c in PROXY if c != "phi"})

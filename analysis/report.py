@@ -9,6 +9,7 @@ and report.html into the run folder; both refer to the figures by relative path.
 
 from __future__ import annotations
 
+import argparse
 import html
 import sys
 from pathlib import Path
@@ -75,8 +76,9 @@ def to_html(title: str, lines: list[str], figures: list[Path], tables: list[Path
 
 
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    run_dir = args.run_dir
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run folder written by run_search.py (runs/<name>)")
+    run_dir = parser.parse_args(argv).run_dir
     config = common.load_config(run_dir)
     points = common.load_points(run_dir)
     figures = sorted((run_dir / "figures").glob("*.png"))

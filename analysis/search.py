@@ -21,7 +21,7 @@ from matplotlib.transforms import blended_transform_factory
 from omegaconf import OmegaConf
 
 from analysis import common
-from search import study as st
+from search.storage import make_storage
 
 COLUMNS = ["alpha", "beta", "gamma", "d", "w", "r", "resolution", "flops", "measured_ratio", "kept", "state",
            "accuracy", "images_seen"]
@@ -31,7 +31,7 @@ def load_study(run_dir, config: dict) -> optuna.Study:
     cfg = OmegaConf.create(config)
     if cfg.storage.kind == "postgres" and "***" in str(cfg.storage.url):
         cfg.storage.url = None  # config.yaml never holds the password: read $OPTUNA_STORAGE_URL
-    return optuna.load_study(study_name=config["name"], storage=st.make_storage(cfg, run_dir))
+    return optuna.load_study(study_name=config["name"], storage=make_storage(cfg, run_dir))
 
 
 def with_pruned_accuracy(points: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:

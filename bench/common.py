@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere
 import search  # noqa: E402,F401  (before torch: sets the OpenMP wait policy the search runs with)
 import torch  # noqa: E402
 
-from search.runner import load_data  # noqa: E402
+from search.trials.context import load_data  # noqa: E402
 from search.proxy import channel_stats, prepare  # noqa: E402
 
 BASES = ("mobilenetv1", "mobilenetv2", "efficientnet_b0", "resnet18", "resnet50")

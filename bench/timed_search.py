@@ -2,14 +2,13 @@
 
     python bench/timed_search.py TIMINGS_JSON [run_search.py overrides...]
 
-Wraps functions from outside instead of instrumenting search/: data loading and preparation,
-complexity counting (the whole grid), the proxy trainings and, inside them, evaluation (precise
-BN + validation). Writes the seconds and this process's peak resident memory to TIMINGS_JSON.
+Listens to the search's phase timers (`search.timing`): data loading and preparation, complexity
+counting (the whole grid), the proxy trainings and, inside them, evaluation (precise BN +
+validation). Writes the seconds and this process's peak resident memory to TIMINGS_JSON.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import resource
 import runpy
@@ -24,28 +23,13 @@ sys.path.insert(0, str(ROOT))
 SECONDS: dict = defaultdict(float)
 
 
-def timed(name: str, fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:  # a pruned trial leaves train() by an exception
-            SECONDS[name] += time.perf_counter() - start
-
-    return wrapper
-
-
 def instrument() -> None:
-    from search import proxy, runner
+    from search import timing
 
-    runner.load_data = timed("data_loading", runner.load_data)
-    runner.channel_stats = timed("data_preparation", runner.channel_stats)
-    runner.prepare = timed("data_preparation", runner.prepare)
-    runner.build_candidates = timed("complexity", runner.build_candidates)
-    runner.train = timed("train_call", runner.train)  # training + evaluation
-    proxy.evaluate = timed("evaluation", proxy.evaluate)
-    proxy.recalibrate_batch_norm = timed("evaluation", proxy.recalibrate_batch_norm)
+    def add(phase: str, seconds: float) -> None:  # a pruned trial's train_call ends by an exception: counted too
+        SECONDS[phase] += seconds
+
+    timing.add_listener(add)
 
 
 def main() -> None:

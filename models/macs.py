@@ -1,7 +1,7 @@
 """Multiply-adds of a spec's conv and linear layers, from shapes alone (no module is built).
 
-The same number fvcore reports as `flops` (search.complexity.count; a test keeps them equal),
-but about a thousand times cheaper: the FLOPs-matching solver of search.series asks for it
+The same number fvcore reports as `flops` (models.complexity.count; a test keeps them equal),
+but about a thousand times cheaper: the FLOPs-matching solver of search.plan.series asks for it
 hundreds of times per experiment, and a deep network takes seconds to trace.
 """
 

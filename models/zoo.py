@@ -31,7 +31,7 @@ def zoo_rows() -> list[tuple[str, str, float, float, int]]:
 
 
 def zoo_table() -> pd.DataFrame:
-    from search.complexity import measure  # fvcore is only needed when counting
+    from models.complexity import measure  # fvcore is only needed when counting
 
     records = []
     for model, base, depth, width, res in zoo_rows():
@@ -51,7 +51,7 @@ def zoo_table() -> pd.DataFrame:
 
 def table3_table() -> pd.DataFrame:
     """The paper's Table 3 scaling rows that give (d, w, r): measured vs printed GFLOPs."""
-    from search.complexity import measure
+    from models.complexity import measure
 
     records = []
     for row in PAPER_TABLE3:

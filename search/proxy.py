@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search import timing
 from search.data import ImageSet, resize_images
 
 
@@ -228,8 +229,9 @@ def train(
             raise TrainingDiverged(f"training loss became {mean_loss} in epoch {epoch + 1}")
 
         start = time.perf_counter()
-        recalibrate_batch_norm(model, train_data, cfg.bn_images, cfg.batch_size, cfg.channels_last, autocast)
-        accuracy = evaluate(model, val_data, cfg.eval_batch_size, cfg.channels_last, autocast)
+        with timing.phase("evaluation"):
+            recalibrate_batch_norm(model, train_data, cfg.bn_images, cfg.batch_size, cfg.channels_last, autocast)
+            accuracy = evaluate(model, val_data, cfg.eval_batch_size, cfg.channels_last, autocast)
         result.eval_seconds += time.perf_counter() - start
         result.accuracies.append(accuracy)
         if on_epoch:

@@ -145,7 +145,7 @@ def test_same_config_and_seed_give_the_same_scores(earlier):
 
 
 def test_saved_config_and_messages_hide_the_storage_password():
-    from search.study import hide_password, redact
+    from search.storage import hide_password, redact
 
     saved = redact({"storage": {"kind": "postgres", "url": "postgresql+psycopg://u:s3cret@db:5432/x"}})
     assert saved["storage"]["url"] == "postgresql+psycopg://u:***@db:5432/x"

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from search.candidates import (
-    CANDIDATE_COLUMNS, Candidate, ProxyBase, axis_values, closest_product, grid, measure_and_filter, product,
-)
+from search.plan.candidates import ProxyBase, measure_and_filter
+from search.plan.grid import Candidate, axis_values, closest_product, grid, product
+from search.record import CANDIDATE_COLUMNS
 
 
 def test_axis_values_are_free_of_float_drift():

@@ -9,7 +9,7 @@ from torch import nn
 from models import BASES, scaled_resolution
 from models.reference import PAPER_TABLE3, PUBLISHED
 from models.zoo import ZOO_COLUMNS, main, zoo_rows
-from search.complexity import count, measure, measure_spec
+from models.complexity import count, measure, measure_spec
 
 
 def test_flops_are_conv_and_linear_multiply_adds_only():

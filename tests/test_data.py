@@ -1,4 +1,4 @@
-"""Tests for search/data.py on small files written in each real format."""
+"""Tests for search/data/ on small files written in each real format."""
 
 import gzip
 import os

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from search import study as st
+from search.storage import queue as st
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.runner import run
 from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running

@@ -10,12 +10,11 @@ import yaml
 from models import BASES, scaled_spec
 from models.macs import conv_linear_macs
 from models.reference import PAPER_ALPHA_BETA_GAMMA, PAPER_TABLE3
-from search.candidates import Candidate, ProxyBase
-from search.complexity import measure_spec
-from search.runner import series_base
-from search.series import (
-    SeriesError, SeriesSpec, bisect_flops, broadcast, coefficients_from, compound, experiment_points,
-)
+from models.complexity import measure_spec
+from search.config import SeriesConfig
+from search.plan.candidates import ProxyBase, series_base
+from search.plan.grid import Candidate
+from search.plan.series import SeriesError, bisect_flops, broadcast, coefficients_from, compound, experiment_points
 from tests.conftest import ROOT
 
 
@@ -90,8 +89,8 @@ def solved(name: str):
     overrides = [d["override /base"] for d in exp.get("defaults", []) if "override /base" in d]
     any_base = ProxyBase("mobilenetv2", "small", 1.0, 1.0, 32, 10, 3)  # only its classes and channels matter
     base = series_base(any_base, {"name": (overrides or ["mobilenetv2"])[0], **exp.get("base", {})})
-    specs = [SeriesSpec(k, **v) for k, v in exp["series"].items()]
-    bases = {s.name: series_base(base, s.base) for s in specs}
+    specs = {k: SeriesConfig(**v) for k, v in exp["series"].items()}
+    bases = {name: series_base(base, s.base) for name, s in specs.items()}
     return experiment_points(specs, lambda n, c: bases[n].macs(c)), bases
 
 
@@ -120,6 +119,6 @@ def test_table3_compound_phi_matches_the_papers_flops_ratio():
 
 
 def test_match_must_name_an_earlier_series():
-    specs = [SeriesSpec("depth", solve="d", match="compound"), SeriesSpec("compound", phi=[1])]
+    specs = {"depth": SeriesConfig(solve="d", match="compound"), "compound": SeriesConfig(phi=[1])}
     with pytest.raises(SeriesError, match="match='compound' must name a series defined before it"):
         experiment_points(specs, lambda n, c: 1)

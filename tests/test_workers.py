@@ -14,9 +14,10 @@ from optuna.storages.journal import JournalFileBackend
 
 from optuna.trial import TrialState
 
-from search import heartbeat as hb
+from search.storage import heartbeat as hb
 from search import runner
-from search import study as st
+from search import storage as backends
+from search.storage import queue
 from search.config import ConfigError
 from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
 
@@ -75,7 +76,7 @@ def _wait_for(storage, name, predicate, timeout=180):
 
 
 def _pid_of(trial) -> int:
-    return int(trial.user_attrs[st.WORKER_ATTR].rsplit(":", 1)[1])
+    return int(trial.user_attrs[queue.WORKER_ATTR].rsplit(":", 1)[1])
 
 
 def _each_once(trials, kept_keys):
@@ -136,7 +137,7 @@ def test_three_workers_on_postgres_one_killed(runs, postgres_url):
     env = dict(os.environ, OPTUNA_STORAGE_URL=postgres_url)
     args = ["name=pg", "storage=postgres", "search.pruner=none", "train.epochs=3", *FAST_HEARTBEAT]
     procs = [popen_search(*args, runs=runs, env=env)] + [popen_search(*args, "search.role=worker", runs=runs, env=env) for _ in range(2)]
-    storage = st.open_rdb(postgres_url)
+    storage = backends.open_rdb(postgres_url)
     workers = {p.pid for p in procs[1:]}
     trials = _wait_for(storage, "pg", lambda ts: any(t.state == TrialState.RUNNING and _pid_of(t) in workers for t in ts))
     victim = next(_pid_of(t) for t in trials if t.state == TrialState.RUNNING and _pid_of(t) in workers)

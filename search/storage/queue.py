@@ -1,4 +1,4 @@
-"""The Optuna study: storages, the candidate queue, and the worker loop.
+"""The candidate queue inside the Optuna study: enqueue once, claim atomically, re-queue a failed attempt.
 
 Candidates are enqueued once by the coordinator. Workers only ever *claim* queued trials (an
 atomic WAITING -> RUNNING transition in the storage); they never let a sampler invent a new
@@ -11,99 +11,18 @@ import math
 import os
 import socket
 import time
-import warnings
-from pathlib import Path
 from typing import Callable
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.candidates import CANDIDATE_COLUMNS
+from search.record import CANDIDATE_COLUMNS
 
 FAILURE_ATTR = "failure"  # user attr: why a trial failed
 FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence)
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
-
-
-class StorageError(RuntimeError):
-    """A study storage that cannot be opened; the message never shows a password."""
-
-
-def postgres_url(cfg) -> str:
-    url = cfg.storage.url or os.environ.get("OPTUNA_STORAGE_URL")
-    if not url:
-        raise StorageError("storage=postgres needs storage.url=... or $OPTUNA_STORAGE_URL (postgresql://user:password@host/db)")
-    return url
-
-
-def make_storage(cfg, run_dir: Path):
-    """SQLite (one process), a journal file (local workers) or PostgreSQL (several machines)."""
-    kind = cfg.storage.kind
-    if kind == "postgres":
-        return open_rdb(postgres_url(cfg), cfg.storage.heartbeat_interval, cfg.storage.grace_period)
-    path = Path(cfg.storage.path or run_dir / ("study.db" if kind == "sqlite" else "study.journal")).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "sqlite":
-        return optuna.storages.RDBStorage(f"sqlite:///{path}")
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-
-
-def check_reachable(cfg) -> None:
-    """Open a PostgreSQL storage once, so that a bad URL fails before any file is written."""
-    if cfg.storage.kind == "postgres":
-        open_rdb(postgres_url(cfg)).remove_session()
-
-
-def open_rdb(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None):
-    """An RDBStorage on `url`; an unreachable server or a bad URL is a one-line StorageError."""
-    import sqlalchemy.exc
-
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; we rely on them knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()
-        raise StorageError(
-            f"cannot open the study storage {hide_password(url)}: {reason[0] if reason else type(e).__name__}"
-        ) from None
-
-
-def hide_password(url: str) -> str:
-    """`url` with its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: show at most its scheme
-        scheme, sep, _ = url.partition("://")
-        return f"{scheme}://..." if sep and scheme.replace("+", "").isalnum() else "(an unparsable URL)"
-
-
-def redact(config: dict) -> dict:
-    """The resolved config as saved in config.yaml: storage.url without its password."""
-    url = config.get("storage", {}).get("url")
-    if url:
-        config["storage"]["url"] = hide_password(url)
-    return config
-
-
-def heartbeat_grace(cfg) -> int | None:
-    """Seconds after which a silent running trial is retried; None for SQLite (one process)."""
-    return None if cfg.storage.kind == "sqlite" else cfg.storage.grace_period
-
-
-def storage_hint(cfg, run_dir: Path) -> str:
-    """What to pass to optuna-dashboard for this run (never includes a password)."""
-    if cfg.storage.kind == "postgres":
-        return hide_password(postgres_url(cfg))
-    name = "study.db" if cfg.storage.kind == "sqlite" else "study.journal"
-    path = Path(cfg.storage.path or run_dir / name).resolve()
-    return f"sqlite:///{path}" if cfg.storage.kind == "sqlite" else str(path)
 
 
 def make_pruner(name: str, startup_trials: int, max_steps: int, warmup_steps: int = 0) -> optuna.pruners.BasePruner:
@@ -117,6 +36,7 @@ def make_pruner(name: str, startup_trials: int, max_steps: int, warmup_steps: in
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_steps, reduction_factor=3)
     return optuna.pruners.NopPruner()
+
 
 
 def open_study(storage, name: str, pruner) -> optuna.Study:
@@ -150,6 +70,8 @@ def requeue_interrupted(study: optuna.Study, params_of: Callable[[dict], dict]) 
     """
     interrupted = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in interrupted:
+        if FAILURE_ATTR not in trial.user_attrs:  # stopped before it could say why (e.g. Ctrl-C during its claim)
+            study._storage.set_trial_user_attr(trial._trial_id, FAILURE_ATTR, "interrupted: its process ended")  # noqa: SLF001
         requeue(study, trial.number, trial.user_attrs, params_of)
     return len(interrupted)
 

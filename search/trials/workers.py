@@ -15,32 +15,22 @@ import signal
 
 from omegaconf import OmegaConf
 
+from search.trials.context import threads_per_process
+
 
 class WorkerError(RuntimeError):
     """A worker process died abnormally (its candidate was re-run by the others)."""
 
 
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_process(cfg) -> int:
-    """train.threads when set, else the cores divided among the search.workers processes."""
-    return cfg.train.threads or max(1, cpu_cores() // cfg.search.workers)
-
-
-def start(cfg, total: int, params: dict) -> list[multiprocessing.Process]:
+def start(cfg, total: int, ranges: dict) -> list[multiprocessing.Process]:
     """Start search.workers - 1 worker processes on the study of `cfg` (already enqueued);
-    `params` are the Optuna param ranges of its candidates."""
-    spec = OmegaConf.to_container(cfg, resolve=True)
-    spec["search"].update(role="worker", workers=1)
-    spec["train"]["threads"] = threads_per_process(cfg)
+    `ranges` are the Optuna param ranges of its candidates."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["search"].update(role="worker", workers=1)
+    resolved["train"]["threads"] = threads_per_process(cfg)
     context = multiprocessing.get_context("spawn")
     procs = [
-        context.Process(target=_worker_main, args=(spec, total, params), name=f"worker-{k}")
+        context.Process(target=_worker_main, args=(resolved, total, ranges), name=f"worker-{k}")
         for k in range(1, cfg.search.workers)
     ]
     for p in procs:
@@ -64,28 +54,11 @@ def raise_if_died(died: list[str]) -> None:
         raise WorkerError(f"{'; '.join(died)}: its interrupted candidate was re-run; the results are complete")
 
 
-def _worker_main(spec: dict, total: int, params: dict) -> None:
+def _worker_main(resolved: dict, total: int, ranges: dict) -> None:
     """Entry point of a spawned worker: score queued candidates until none is left."""
     os.environ["TQDM_DISABLE"] = "1"  # one progress display per terminal: the coordinator's
-    import torch
+    from search.trials.context import open_context
+    from search.trials.loop import work
 
-    from search import candidates as cands
-    from search import runner
-    from search import study as st
-    from search.proxy import resolve_device
-
-    cfg = OmegaConf.create(spec)
-    torch.set_num_threads(cfg.train.threads)
     logging.basicConfig(level=logging.INFO, format=f"[%(asctime)s][{multiprocessing.current_process().name}] %(message)s")
-    run_dir = runner.run_dir_of(cfg)
-    runner._log_to(run_dir / "search.log")  # noqa: SLF001
-    train_split, val_split = runner.load_data(cfg)
-    base = cands.ProxyBase(
-        cfg.base.name, cfg.base.variant, cfg.base.depth, cfg.base.width, cfg.base.resolution,
-        train_split.num_classes, train_split.channels, cfg.base.resolution_divisor,
-    )
-    ctx = runner.Context(cfg, base, params, train_split, val_split, resolve_device(cfg.train.device))
-    storage = st.make_storage(cfg, run_dir)
-    s = cfg.search
-    pruner = st.make_pruner(s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
-    runner.work(ctx, st.open_study(storage, cfg.name, pruner), storage, total)
+    work(open_context(OmegaConf.create(resolved), ranges), total)

@@ -17,7 +17,7 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from search import study as st
+from search.storage import queue
 
 HEARTBEAT_ATTR = "heartbeat"  # user attr (journal storage): time.time() of the trial's last heartbeat
 
@@ -85,10 +85,10 @@ def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[
     retried = 0
     for trial in stale_trials(study, storage, grace):
         try:
-            storage.set_trial_user_attr(trial._trial_id, st.FAILURE_ATTR, f"stale: no heartbeat for {grace} s")
+            storage.set_trial_user_attr(trial._trial_id, queue.FAILURE_ATTR, f"stale: no heartbeat for {grace} s")
         except Exception:  # finished meanwhile: it was not stale after all
             continue
-        if st.requeue(study, trial.number, trial.user_attrs, params_of):
+        if queue.requeue(study, trial.number, trial.user_attrs, params_of):
             retried += 1
     return retried
 
@@ -99,7 +99,7 @@ def claim_next(study: optuna.Study, storage, grace: float | None, params_of, pol
     while True:
         if grace is not None:
             retry_stale(study, storage, grace, params_of)
-        trial = st.claim(study, storage, before=first_beat)
+        trial = queue.claim(study, storage, before=first_beat)
         if trial is not None or grace is None:
             return trial
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

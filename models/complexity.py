@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from fvcore.nn import FlopCountAnalysis
@@ -39,9 +39,6 @@ class Complexity:
     flops: int  # conv + linear multiply-adds for one image
     fvcore_flops: int  # fvcore's total: also batch norm, pooling, upsampling
     activations: int  # outputs of conv / linear layers for one image
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def count(model: torch.nn.Module, resolution: int, in_channels: int = 3) -> Complexity:

@@ -1,46 +1,13 @@
-"""What a run leaves in runs/<name>/: tables and YAML written atomically, and the best candidate."""
+"""The result tables of a run: trials.csv from the study, and best.yaml with its family."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import optuna
 import pandas as pd
-import yaml
 
 from models import get_base, scaled_resolution
-from search.candidates import CANDIDATE_COLUMNS
-from search.complexity import measure
-
-RESULT_COLUMNS = [
-    "score", "score_std", "seed_scores", "accuracies", "images_seen", "train_seconds", "eval_seconds", "failure",
-]
-TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"] + CANDIDATE_COLUMNS + RESULT_COLUMNS
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_csv(path: Path, table: pd.DataFrame) -> None:
-    write_atomic(path, table.to_csv(index=False))
-
-
-def write_yaml(path: Path, data: dict) -> None:
-    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
+from models.complexity import measure
+from search.record import TRIAL_COLUMNS
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -54,14 +21,14 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
-def family(base: str, alpha: float, beta: float, gamma: float, phi_max: int) -> list[dict]:
+def family_table(base_name: str, alpha: float, beta: float, gamma: float, phi_max: int) -> list[dict]:
     """The full-size base scaled by d = alpha^phi, w = beta^phi, r = gamma^phi (paper's Table 2)."""
-    spec = get_base(base)
+    spec = get_base(base_name)
     rows = []
     for phi in range(0, phi_max + 1):
         d, w, r = alpha**phi, beta**phi, gamma**phi
         res = scaled_resolution(spec.resolution, r)
-        c = measure(base, round(d, 10), round(w, 10), res)
+        c = measure(base_name, round(d, 10), round(w, 10), res)
         rows.append(
             dict(phi=phi, d=round(d, 4), w=round(w, 4), r=round(r, 4), resolution=res, params=c.params,
                  flops=c.flops, activations=c.activations)
@@ -87,5 +54,5 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
             resolution=int(best.resolution), params=int(best.params), flops=int(best.flops),
         ),
         family_note=f"{cfg.base.name} at its native resolution, 1000 classes, scaled by alpha^phi, beta^phi, gamma^phi",
-        family=family(cfg.base.name, alpha, beta, gamma, cfg.search.phi_max),
+        family=family_table(cfg.base.name, alpha, beta, gamma, cfg.search.phi_max),
     )

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import yaml
 
 from models.reference import PAPER_ALPHA_BETA_GAMMA
-from search.candidates import Candidate
-from search.config import ConfigError
+from search.config import ConfigError, SeriesConfig
+from search.plan.grid import Candidate
 
 SOLVABLE = ("d", "w", "r", "phi")
 UPPER_LIMIT = {"d": 64.0, "w": 64.0, "r": 16.0, "phi": 32.0}  # where the search for a bracket gives up
@@ -93,26 +92,10 @@ def bisect_flops(flops_at: Callable[[float], int], target: float, lo: float, hi:
     return lo if abs(flops_at(lo) - target) < abs(flops_at(hi) - target) else hi
 
 
-@dataclass(frozen=True)
-class SeriesSpec:
-    """One series as written in the config (see the module docstring)."""
-
-    name: str
-    base: object = None  # None: the run's base; a conf/base option, or a mapping of its fields with a name
-    d: object = 1.0
-    w: object = 1.0
-    r: object = 1.0
-    phi: object = None
-    coefficients: object = "paper"
-    solve: str | None = None
-    match: str | None = None
-    flops_ratio: object = None
-
-
 def series_points(
-    spec: SeriesSpec, flops_of: Callable[[Candidate], int], earlier: dict[str, list[tuple[float, float]]]
+    name: str, spec: SeriesConfig, flops_of: Callable[[Candidate], int], earlier: dict[str, list[tuple[float, float]]]
 ) -> list[Candidate]:
-    """The candidates of one series, measured with `flops_of` (its own base).
+    """The candidates of series `name`, measured with `flops_of` (its own base).
 
     `earlier` holds (flops, phi) of each point of the series defined before this one; solved
     points carry the FLOPs they were solved for in `target_flops`.
@@ -120,17 +103,17 @@ def series_points(
     if spec.solve is None:
         if spec.phi is not None:
             coeffs = coefficients_from(spec.coefficients)
-            return [Candidate(*compound(coeffs, p), spec.name, *coeffs, phi=p) for p in as_list(spec.phi)]
-        return [Candidate(d, w, r, spec.name) for d, w, r in broadcast(spec.d, spec.w, spec.r)]
+            return [Candidate(*compound(coeffs, p), name, *coeffs, phi=p) for p in as_list(spec.phi)]
+        return [Candidate(d, w, r, name) for d, w, r in broadcast(spec.d, spec.w, spec.r)]
 
     if spec.solve not in SOLVABLE:
-        raise SeriesError(f"series {spec.name}: solve={spec.solve!r} is not one of: {', '.join(SOLVABLE)}")
+        raise SeriesError(f"series {name}: solve={spec.solve!r} is not one of: {', '.join(SOLVABLE)}")
     if (spec.match is None) == (spec.flops_ratio is None):
-        raise SeriesError(f"series {spec.name}: solve={spec.solve} needs exactly one of match or flops_ratio")
+        raise SeriesError(f"series {name}: solve={spec.solve} needs exactly one of match or flops_ratio")
     if spec.match is not None:
         if spec.match not in earlier:
             raise SeriesError(
-                f"series {spec.name}: match={spec.match!r} must name a series defined before it: {', '.join(earlier) or 'none'}"
+                f"series {name}: match={spec.match!r} must name a series defined before it: {', '.join(earlier) or 'none'}"
             )
         targets = earlier[spec.match]
     else:
@@ -139,14 +122,14 @@ def series_points(
 
     fixed = {k: as_list(getattr(spec, k)) for k in ("d", "w", "r")}
     if any(len(v) != 1 for v in fixed.values()):
-        raise SeriesError(f"series {spec.name}: with solve, d, w and r must be single numbers")
+        raise SeriesError(f"series {name}: with solve, d, w and r must be single numbers")
     coeffs = coefficients_from(spec.coefficients) if spec.solve == "phi" else (math.nan,) * 3
 
     def point(x: float, phi: float = math.nan) -> Candidate:
         if spec.solve == "phi":
-            return Candidate(*compound(coeffs, x), spec.name, *coeffs, phi=x)
+            return Candidate(*compound(coeffs, x), name, *coeffs, phi=x)
         dwr = {k: v[0] for k, v in fixed.items()} | {spec.solve: x}
-        return Candidate(dwr["d"], dwr["w"], dwr["r"], spec.name, phi=phi)
+        return Candidate(dwr["d"], dwr["w"], dwr["r"], name, phi=phi)
 
     lo = 0.0 if spec.solve == "phi" else 1.0
     out = []
@@ -157,13 +140,13 @@ def series_points(
 
 
 def experiment_points(
-    specs: list[SeriesSpec], flops_of: Callable[[str | None, Candidate], int]
+    series: dict[str, SeriesConfig], flops_of: Callable[[str, Candidate], int]
 ) -> dict[str, list[Candidate]]:
     """Every series' points, in the order the series are defined; flops_of(series name, candidate)."""
     points: dict[str, list[Candidate]] = {}
     measured: dict[str, list[tuple[float, float]]] = {}
-    for spec in specs:
-        series_flops = lambda c, name=spec.name: flops_of(name, c)  # noqa: E731
-        points[spec.name] = series_points(spec, series_flops, measured)
-        measured[spec.name] = [(float(series_flops(c)), c.phi) for c in points[spec.name]]
+    for name, spec in series.items():
+        series_flops = lambda c, name=name: flops_of(name, c)  # noqa: E731
+        points[name] = series_points(name, spec, series_flops, measured)
+        measured[name] = [(float(series_flops(c)), c.phi) for c in points[name]]
     return points

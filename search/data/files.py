@@ -1,0 +1,174 @@
+"""Readers of real data-set formats: MNIST IDX, CIFAR python batches, and image folders."""
+
+import gzip
+import math
+import pickle
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from search.data.images import FASHION_MNIST_ROOT, DataConfig, DataError, ImageSet
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".ppm", ".tif", ".tiff", ".webp")
+
+
+def _root(cfg: DataConfig, expected: str) -> Path:
+    root = cfg.root or (FASHION_MNIST_ROOT if cfg.name == "fashion_mnist" else None)
+    if root is None:
+        raise DataError(f"data.root is not set: data.name={cfg.name!r} needs a folder with {expected}")
+    if not Path(root).is_dir():
+        raise DataError(f"data.root={root!r} is not a folder: expected one with {expected}")
+    return Path(root)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def load_idx(cfg: DataConfig, want_test: bool) -> tuple[ImageSet, Optional[ImageSet]]:
+    root = _root(cfg, "MNIST/Fashion-MNIST IDX files")
+
+    def read(prefix: str) -> ImageSet:
+        paths = []
+        for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+            found = [p for p in (root / stem, root / f"{stem}.gz") if p.is_file()]  # plain first: no gunzip
+            if not found:
+                raise DataError(f"data.root={str(root)!r} has no {stem}[.gz]: expected MNIST/Fashion-MNIST IDX files")
+            paths.append(found[0])
+        images, labels = _read_idx(paths[0], 0x803), _read_idx(paths[1], 0x801)
+        if len(images) != len(labels):
+            raise DataError(f"{paths[1]}: {len(labels)} labels for {len(images)} images: expected equal counts")
+        labels = torch.from_numpy(labels.astype(np.int64))
+        num_classes = int(labels.max()) + 1 if len(labels) else 0
+        return ImageSet(torch.from_numpy(images.copy()).unsqueeze(1), labels, num_classes, cfg.name)
+
+    train, test = read("train"), read("t10k") if want_test else None
+    num_classes = max(train.num_classes, test.num_classes if test else 0)
+    return replace(train, num_classes=num_classes), test and replace(test, num_classes=num_classes)
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    kind = "images" if magic == 0x803 else "labels"
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot read ({_one_line(error)}): expected a gzipped IDX {kind} file") from None
+    found = int.from_bytes(raw[:4], "big")
+    if len(raw) < 4 or found != magic:  # the magic also encodes: unsigned bytes, 3 or 1 dimensions
+        raise DataError(f"{path}: magic number 0x{found:08x} is not 0x{magic:08x}: expected an IDX {kind} file")
+    header = 4 + 4 * (magic & 0xFF)
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated: {len(raw)} bytes, less than the {header}-byte IDX {kind} header")
+    dims = [int(d) for d in np.frombuffer(raw[4:header], ">u4")]
+    if len(raw) - header < math.prod(dims):
+        found = f"header says {dims} ({math.prod(dims)} bytes) but only {len(raw) - header} follow"
+        raise DataError(f"{path}: truncated: {found}")
+    return np.frombuffer(raw, np.uint8, count=math.prod(dims), offset=header).reshape(dims)
+
+
+_CIFAR = {  # name: (sub-folder, training batches, test batches, label key, classes)
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
+}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles containers and numpy arrays only, so that a data file cannot run code."""
+
+    allowed = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
+        (f"numpy.{core}.{module}", name)  # numpy 1 pickles name numpy.core, numpy 2 numpy._core
+        for core in ("core", "_core")
+        for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.allowed:
+            raise pickle.UnpicklingError(f"refers to {module}.{name}")
+        return super().find_class(module, name)
+
+
+def load_cifar(cfg: DataConfig, want_test: bool) -> tuple[ImageSet, Optional[ImageSet]]:
+    sub, train_files, test_files, label_key, num_classes = _CIFAR[cfg.name]
+    root = _root(cfg, f"the {cfg.name} python batches")
+    folder = root / sub if (root / sub).is_dir() else root
+    if not (folder / train_files[0]).is_file():
+        missing = f"{train_files[0]} (nor {sub}/{train_files[0]})"
+        raise DataError(f"data.root={cfg.root!r} has no {missing}: expected the {cfg.name} python pickle batches")
+
+    def read(files: list[str]) -> ImageSet:
+        images, labels = zip(*(_read_cifar_batch(folder / file, label_key, cfg.name, num_classes) for file in files))
+        return ImageSet(torch.cat(images), torch.cat(labels), num_classes, cfg.name)
+
+    return read(train_files), read(test_files) if want_test else None
+
+
+def _read_cifar_batch(path: Path, label_key: str, name: str, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    expected = f"expected a {name} pickle dict with b'data' uint8 (N, 3072) and b'{label_key}'"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {expected}")
+    try:
+        with open(path, "rb") as file:
+            batch = _ArraysOnlyUnpickler(file, encoding="bytes").load()
+    except Exception as error:  # whatever fails, the file is not a batch
+        raise DataError(f"{path}: cannot unpickle ({_one_line(error)}): {expected}") from None
+    if not isinstance(batch, dict):
+        raise DataError(f"{path}: holds a {type(batch).__name__}: {expected}")
+    batch = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in batch.items()}
+    if "data" not in batch or label_key not in batch:
+        raise DataError(f"{path}: keys {sorted(batch)} lack 'data' or {label_key!r}: {expected}")
+    data, labels = batch["data"], np.asarray(batch[label_key])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        found = f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
+        raise DataError(f"{path}: 'data' is {found}: {expected}")
+    if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: {labels.size} {label_key} for {len(data)} images: {expected}")
+    if len(labels) and not 0 <= labels.min() <= labels.max() < num_classes:
+        raise DataError(f"{path}: {label_key} span {labels.min()}..{labels.max()}: expected 0..{num_classes - 1}")
+    return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_image_folder(cfg: DataConfig, want_test: bool) -> tuple[ImageSet, Optional[ImageSet]]:
+    root = _root(cfg, "one sub-folder of images per class")
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    classes = _sub_folders(train_dir)
+    if not classes:
+        expected = "root/<class>/<images> or root/train/<class>/<images>"
+        raise DataError(f"data.root={cfg.root!r} has no class sub-folders: expected {expected}")
+    train = _read_image_folder(train_dir, classes, classes, cfg.native_size)
+    if not want_test:
+        return train, None
+    test_dir = next((root / d for d in ("val", "test") if train_dir != root and (root / d).is_dir()), None)
+    if test_dir is None:
+        raise DataError(f"data.use_test_set=True but data.root={cfg.root!r} has no train/ with val/ or test/ beside it")
+    test_classes = _sub_folders(test_dir)
+    unknown = sorted(set(test_classes) - set(classes))
+    if unknown:
+        raise DataError(f"{test_dir} has classes {unknown} that {train_dir} lacks: expected some of {classes}")
+    return train, _read_image_folder(test_dir, test_classes, classes, cfg.native_size)
+
+
+def _sub_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str], size: int) -> ImageSet:
+    from PIL import Image, ImageOps  # only this format needs Pillow
+
+    images, labels = [], []
+    for name in classes:
+        files = sorted(p for p in (folder / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"class folder {folder / name} has no image files: expected {', '.join(IMAGE_SUFFIXES)}")
+        for path in files:
+            try:
+                with Image.open(path) as image:  # centre crop to a square, then resize: keeps the aspect ratio
+                    image = ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                raise DataError(f"{path}: Pillow cannot read it ({_one_line(error)})") from None
+            images.append(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1))
+            labels.append(all_classes.index(name))
+    return ImageSet(torch.stack(images), torch.tensor(labels), len(all_classes), "image_folder")

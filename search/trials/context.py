@@ -1,0 +1,96 @@
+"""A run's working context, opened the same way by the coordinator and by every worker process:
+threads, the run's log, the data, the proxy base, the device and the Optuna study."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from omegaconf import OmegaConf
+
+from search import storage as backends
+from search import timing
+from search.data import DataConfig, ImageSet, load_splits
+from search.plan import ProxyBase
+from search.proxy import channel_stats, prepare, resolve_device
+from search.record import GRID_PARAMS, SERIES_PARAMS
+from search.results import log_to
+from search.storage import queue
+
+
+@dataclass
+class RunContext:
+    """Everything a process needs to score candidates; data is resized once per resolution."""
+
+    cfg: object
+    proxy: ProxyBase
+    ranges: dict  # Optuna param name -> (low, high) of the distribution every trial records
+    train_split: ImageSet
+    val_split: ImageSet
+    device: torch.device
+    storage: object
+    study: optuna.Study
+    _prepared: tuple = (None, None)  # (resolution, (train, val)): only the latest is kept
+
+    def __post_init__(self):
+        with timing.phase("data_preparation"):
+            self.stats = channel_stats(self.train_split.images)  # normalisation of every resolution
+
+    def params_of(self, rec: dict) -> dict:
+        """The Optuna params of a candidate record (what it is enqueued with)."""
+        return {name: rec[name] for name in self.ranges}
+
+    def data_at(self, resolution: int):
+        """The splits at `resolution`. Only one resolution is held: keeping every one a grid
+        visits costs ~200 MB at the default, and re-resizing a set takes about a second."""
+        if self._prepared[0] != resolution:
+            self._prepared = (None, None)  # freed before the next one is made
+            with timing.phase("data_preparation"):
+                splits = tuple(prepare(s, resolution, self.stats, self.device) for s in (self.train_split, self.val_split))
+            self._prepared = (resolution, splits)
+        return self._prepared[1]
+
+
+def run_dir_of(cfg) -> Path:
+    return (Path(cfg.runs_dir) / cfg.name).resolve()
+
+
+def load_data(cfg) -> tuple[ImageSet, ImageSet]:
+    with timing.phase("data_loading"):
+        return load_splits(DataConfig(**OmegaConf.to_container(cfg.data, resolve=True)))
+
+
+def optuna_ranges(records: list[dict]) -> dict[str, tuple[float, float]]:
+    """Each Optuna param of these candidates with the range its distribution records."""
+    names = GRID_PARAMS if all(r["series"] == "grid" for r in records) else SERIES_PARAMS
+    return {n: (min(r[n] for r in records), max(r[n] for r in records)) for n in names}
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_process(cfg) -> int:
+    """train.threads when set, else the cores divided among the search.workers processes."""
+    return cfg.train.threads or max(1, cpu_cores() // cfg.search.workers)
+
+
+def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = None) -> RunContext:
+    """Open the run of `cfg` for training: the coordinator passes the splits it already loaded."""
+    if cfg.train.threads or cfg.search.workers > 1:
+        torch.set_num_threads(threads_per_process(cfg))
+    run_dir = run_dir_of(cfg)
+    log_to(run_dir / "search.log")
+    train_split, val_split = splits or load_data(cfg)
+    proxy = ProxyBase.of(cfg.base, train_split.num_classes, train_split.channels)
+    storage = backends.make_storage(cfg, run_dir)
+    s = cfg.search
+    pruner = queue.make_pruner(s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
+    study = queue.open_study(storage, cfg.name, pruner)
+    return RunContext(cfg, proxy, ranges, train_split, val_split, resolve_device(cfg.train.device), storage, study)

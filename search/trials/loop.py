@@ -1,0 +1,114 @@
+"""The trial loop: claim a queued candidate, proxy-train it, report each epoch, tell the study; retry on death."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+
+import optuna
+import torch
+from tqdm.auto import tqdm
+
+from models import build_model, scaled_spec
+from search import storage, timing
+from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
+from search.memory import release_memory
+from search.proxy import TrainingDiverged, steps_in_epoch, train
+from search.storage import heartbeat, queue
+from search.trials.context import RunContext
+
+log = logging.getLogger("search")
+
+
+def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
+    """Proxy-train one candidate for each seed; the pruner watches the first seed.
+    `step_done(images)` is called after every training step."""
+    rec = trial.user_attrs
+    for name, (low, high) in ctx.ranges.items():
+        trial.suggest_float(name, low, high)  # returns the queued value; records the distribution
+    train_data, val_data = ctx.data_at(rec["resolution"])
+    release_memory()  # the last trial's and the resize's freed heap, before this training's peak
+    t = ctx.cfg.train
+    seeds = [t.seed + k for k in range(ctx.cfg.search.seeds)]
+    scores, images, train_s, eval_s, curves = [], 0, 0.0, 0.0, []
+
+    def record(**attrs):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def report(result):
+        epoch, accuracy = len(result.accuracies), result.accuracy
+        trial.report(accuracy, epoch)  # step = epochs completed: the pruners' resource unit
+        bar.set_postfix_str(f"epoch {epoch}: acc {accuracy:.3f}")
+        if trial.should_prune():
+            record(images_seen=result.images_seen, accuracies=[[round(a, 5) for a in result.accuracies]],
+                   train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3))
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} at accuracy {accuracy:.3f}")
+
+    for k, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        spec = scaled_spec(rec["base"], rec["depth"], rec["width"], rec["variant"])
+        model = build_model(spec, ctx.proxy.num_classes, ctx.proxy.in_channels)
+        with timing.phase("train_call"):
+            result = train(
+                model, train_data, val_data, t, ctx.device, seed,
+                on_epoch=report if k == 0 else None, progress=step_done,
+            )
+        scores.append(result.accuracy)
+        images += result.images_seen
+        train_s += result.train_seconds
+        eval_s += result.eval_seconds
+        curves.append([round(a, 5) for a in result.accuracies])
+    score = statistics.fmean(scores)
+    record(score=score, score_std=statistics.pstdev(scores), seed_scores=scores, accuracies=curves,
+           images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3))
+    return score
+
+
+def work(ctx: RunContext, total: int) -> None:
+    """Claim queued candidates one at a time and score them until the queue is empty."""
+    t = ctx.cfg.train
+    per_trial = steps_in_epoch(t, len(ctx.train_split)) * t.batch_size * t.epochs
+    overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
+    states = queue.count_states(ctx.study)
+    overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
+    grace = storage.heartbeat_grace(ctx.cfg)
+    interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
+    with kept_ctrl_c():
+        while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval)):
+            run_trial(ctx, trial, per_trial, interval)
+            overall.update(1)
+            raise_if_ctrl_c()
+    overall.close()
+
+
+def run_trial(ctx: RunContext, trial, per_trial: int, interval) -> None:
+    """Score one claimed trial and tell the study how it ended."""
+    key = trial.user_attrs.get("key")
+    bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
+               leave=False, position=1, disable=None)
+
+    def step_done(images: int) -> None:
+        raise_if_ctrl_c()
+        bar.update(images)
+
+    study = ctx.study
+    try:
+        with heartbeat.Heartbeat(ctx.storage, trial._trial_id, interval):  # noqa: SLF001
+            value = objective(ctx, trial, bar, step_done)
+        study.tell(trial, value)
+        log.info("trial %d %s: score %.4f", trial.number, key, value)
+    except optuna.TrialPruned as e:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        log.info("trial %d %s: %s", trial.number, key, e)
+    except TrainingDiverged as e:
+        trial.set_user_attr(queue.FAILURE_ATTR, str(e))
+        trial.set_user_attr(queue.FINAL_ATTR, True)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        log.warning("trial %d %s failed: %s", trial.number, key, e)
+    except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
+        trial.set_user_attr(queue.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
+        queue.requeue(study, trial.number, trial.user_attrs, ctx.params_of)
+        raise
+    finally:
+        bar.close()
