@@ -3,7 +3,8 @@
     python -m analysis.report runs/<name>
 
 Gathers what the analysis scripts wrote into figures/ and tables/ (run them first), with a short
-account of the run from config.yaml, candidates.csv, trials.csv and best.yaml. Writes report.md
+account of the run from config.yaml, candidates.csv, trials.csv and best.yaml, and fidelity.md
+when `python -m search.fidelity` has re-scored the candidates. Writes report.md
 and report.html into the run folder; both refer to the figures by relative path.
 """
 
@@ -54,16 +55,29 @@ def summary(run_dir: Path, config: dict, points: pd.DataFrame) -> list[str]:
     return lines
 
 
-def markdown(title: str, lines: list[str], figures: list[Path], tables: list[Path]) -> str:
+def markdown(title: str, lines: list[str], figures: list[Path], tables: list[Path], fidelity: Path | None = None) -> str:
     out = [f"# {title}", "", *lines, ""]
     for fig in figures:
         out += [f"## {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
     for table in tables:
         out += [f"## Table: {table.stem}", "", table.read_text(), ""]
+    if fidelity is not None:
+        out += [fidelity.read_text(), ""]
     return "\n".join(out)
 
 
-def to_html(title: str, lines: list[str], figures: list[Path], tables: list[Path]) -> str:
+def fidelity_html(fidelity: Path) -> list[str]:
+    """fidelity.md as HTML: its heading, its table (from fidelity.csv) and its findings."""
+    text = fidelity.read_text().splitlines()
+    heading = next((line.lstrip("# ") for line in text if line.startswith("#")), "How far to trust the ranking")
+    body = [f"<h2>{html.escape(heading)}</h2>"]
+    if fidelity.with_suffix(".csv").is_file():
+        frame = pd.read_csv(fidelity.with_suffix(".csv"))
+        body.append(frame.to_html(index=False, na_rep="", float_format="{:.4g}".format))
+    return body + [f"<p>{html.escape(line[2:])}</p>" for line in text if line.startswith("- ")]
+
+
+def to_html(title: str, lines: list[str], figures: list[Path], tables: list[Path], fidelity: Path | None = None) -> str:
     body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(line)}</p>" for line in lines]
     for fig in figures:
         body += [f"<h2>{html.escape(fig.stem)}</h2>", f'<img src="figures/{html.escape(fig.name)}" style="max-width:100%">']
@@ -71,6 +85,8 @@ def to_html(title: str, lines: list[str], figures: list[Path], tables: list[Path
         frame = pd.read_csv(table.with_suffix(".csv"))
         body += [f"<h2>Table: {html.escape(table.stem)}</h2>",
                  frame.to_html(index=False, na_rep="", float_format="{:.4g}".format)]
+    if fidelity is not None:
+        body += fidelity_html(fidelity)
     head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>\n"
 
@@ -87,8 +103,9 @@ def main(argv=None) -> int:
         print(f"note: {run_dir} has no figures or tables yet; run its analysis script(s) first")
     title = f"Run {config['name']}"
     lines = summary(run_dir, config, points)
-    (run_dir / "report.md").write_text(markdown(title, lines, figures, tables))
-    (run_dir / "report.html").write_text(to_html(title, lines, figures, tables))
+    fidelity = run_dir / "fidelity.md" if (run_dir / "fidelity.md").is_file() else None
+    (run_dir / "report.md").write_text(markdown(title, lines, figures, tables, fidelity))
+    (run_dir / "report.html").write_text(to_html(title, lines, figures, tables, fidelity))
     print(f"{run_dir / 'report.md'}\n{run_dir / 'report.html'}")
     return 0
 

@@ -21,16 +21,14 @@ from matplotlib.transforms import blended_transform_factory
 from omegaconf import OmegaConf
 
 from analysis import common
-from search.storage import make_storage
+from search.storage import make_storage, unredact
 
 COLUMNS = ["alpha", "beta", "gamma", "d", "w", "r", "resolution", "flops", "measured_ratio", "kept", "state",
            "accuracy", "images_seen"]
 
 
 def load_study(run_dir, config: dict) -> optuna.Study:
-    cfg = OmegaConf.create(config)
-    if cfg.storage.kind == "postgres" and "***" in str(cfg.storage.url):
-        cfg.storage.url = None  # config.yaml never holds the password: read $OPTUNA_STORAGE_URL
+    cfg = unredact(OmegaConf.create(config))  # config.yaml never holds the password
     return optuna.load_study(study_name=config["name"], storage=make_storage(cfg, run_dir))
 
 

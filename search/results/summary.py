@@ -17,6 +17,21 @@ def print_plan(table: pd.DataFrame, kept: int, cfg, run_dir: Path) -> None:
               f"{cfg.search.flops_tolerance:.0%} of {cfg.search.target}); candidates.csv in {run_dir}")
 
 
+def margin_sentence(best: dict, run_dir: Path) -> str:
+    """One plain sentence on how sure best.yaml's pick is (its `verdict`)."""
+    verdict, check = best["verdict"], f"python -m search.fidelity {run_dir}"
+    if verdict == "no_runner_up":
+        return "Only one candidate completed: there is no runner-up to compare the best with."
+    lead = f"The best candidate leads the runner-up (trial {best['runner_up_trial']})"
+    lead += "" if best["margin"] is None else f" by {100 * best['margin']:.1f} points"
+    if verdict == "no_noise_estimate":
+        return f"{lead}; with one seed per candidate there is no noise estimate: run with search.seeds=3 or {check}"
+    se = f"{100 * best['margin_noise']:.1f} points"
+    if verdict == "separable":
+        return f"{lead}, more than twice the standard error of that difference over seeds ({se}): beyond seed noise."
+    return f"{lead}, within twice its standard error over seeds ({se}): seed noise could explain it; {check} tells more."
+
+
 def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float) -> None:
     """The trials sorted by score, the best candidate, and where the results are."""
     shown = trials[trials.state != "FAIL"].copy()
@@ -27,4 +42,5 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")
+        print(margin_sentence(best, run_dir))
     print(f"done in {seconds:.0f} s; results in {run_dir}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pandas as pd
 
 from models import get_base, scaled_resolution
 from models.complexity import measure
+from search.evidence import margin_verdict
 from search.record import TRIAL_COLUMNS
 
 
@@ -19,6 +22,14 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row.update({k: v for k, v in t.user_attrs.items() if k in TRIAL_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def seed_list(value) -> list:
+    """A list-valued result (seed_scores, accuracies) as a list: as the study holds it, or as the
+    string a CSV round trip makes of it; empty when absent."""
+    if isinstance(value, str):
+        return json.loads(value.replace("nan", "NaN"))
+    return [] if value is None or isinstance(value, float) else list(value)
 
 
 def family_table(base_name: str, alpha: float, beta: float, gamma: float, phi_max: int) -> list[dict]:
@@ -37,11 +48,15 @@ def family_table(base_name: str, alpha: float, beta: float, gamma: float, phi_ma
 
 
 def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
-    """best.yaml: the best completed grid candidate and the family it implies."""
+    """best.yaml: the best completed grid candidate, how far it leads the runner-up (margin and
+    its standard error over seeds: search.evidence.margin_verdict), and the family it implies."""
     done = trials[(trials.state == "COMPLETE") & (trials.series == "grid")]
     if done.empty:
         return None
     best = done.loc[done.score.astype(float).idxmax()]
+    others = done[done.key != best.key]
+    runner = others.loc[others.score.astype(float).idxmax()] if not others.empty else None
+    lead = margin_verdict(seed_list(best.seed_scores), None if runner is None else seed_list(runner.seed_scores))
     alpha, beta, gamma = (float(best[k]) for k in ("alpha", "beta", "gamma"))
     return dict(
         base=cfg.base.name,
@@ -49,6 +64,9 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
         product=round(alpha * beta**2 * gamma**2, 6),
         measured_ratio=float(best.measured_ratio),
         score=float(best.score), score_std=float(best.score_std), trial=int(best.number),
+        runner_up_trial=None if runner is None else int(runner.number),
+        runner_up_score=None if runner is None else float(runner.score),
+        margin=lead["margin"], margin_noise=lead["noise"], verdict=lead["verdict"],
         proxy=dict(
             data=cfg.data.name, variant=cfg.base.variant, depth=float(best.depth), width=float(best.width),
             resolution=int(best.resolution), params=int(best.params), flops=int(best.flops),

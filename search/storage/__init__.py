@@ -75,6 +75,14 @@ def redact(config: dict) -> dict:
     return config
 
 
+def unredact(cfg):
+    """A config read back from config.yaml, whose PostgreSQL URL has *** for its password: the URL
+    is dropped so that $OPTUNA_STORAGE_URL is read instead. Returns `cfg`, changed in place."""
+    if cfg.storage.kind == "postgres" and "***" in str(cfg.storage.url):
+        cfg.storage.url = None
+    return cfg
+
+
 def heartbeat_grace(cfg) -> int | None:
     """Seconds after which a silent running trial is retried; None for SQLite (one process)."""
     return None if cfg.storage.kind == "sqlite" else cfg.storage.grace_period

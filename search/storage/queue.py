@@ -23,6 +23,7 @@ FAILURE_ATTR = "failure"  # user attr: why a trial failed
 FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence)
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
+PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
 
 
 def make_pruner(name: str, startup_trials: int, max_steps: int, warmup_steps: int = 0) -> optuna.pruners.BasePruner:
@@ -131,8 +132,9 @@ def count_states(study: optuna.Study) -> dict[str, int]:
 
 
 def _candidate_attrs(attrs: dict) -> dict:
-    """The candidate record inside a trial's user attrs, without the results of the attempt."""
-    return {k: attrs[k] for k in CANDIDATE_COLUMNS if k in attrs}
+    """The candidate record (and a fidelity trial's plan) inside a trial's user attrs, without the
+    results of the attempt."""
+    return {k: attrs[k] for k in (*CANDIDATE_COLUMNS, *PLAN_ATTRS) if k in attrs}
 
 
 def _jsonable(rec: dict) -> dict:

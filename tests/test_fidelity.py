@@ -1,0 +1,119 @@
+"""python -m search.fidelity on a tiny search: re-scoring, reuse, resuming; best.yaml's verdict; bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from search import fidelity
+from search.runner import run
+from tests.conftest import ROOT, compose
+
+FAST = ["search.pruner=none", "train.max_images=64", "train.bn_images=64"]  # 2 steps per epoch
+
+
+def fidelity_cli(*args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "search.fidelity", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+def exit_code(main, argv) -> int:
+    """main's return value, or the code it exits with (argparse's errors exit)."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def fidelity_trials(run_dir) -> list:
+    name = yaml.safe_load((run_dir / "config.yaml").read_text())["name"]
+    return optuna.load_study(study_name=f"{name}.fidelity", storage=f"sqlite:///{run_dir / 'study.db'}").trials
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("fidelity") / "runs"
+
+
+@pytest.fixture(scope="module")
+def one_seed(runs):
+    assert run(compose("name=one", *FAST, runs_dir=runs)) == 0
+    return runs / "one"
+
+
+@pytest.fixture(scope="module")
+def two_seeds(runs):
+    assert run(compose("name=two", "search.seeds=2", *FAST, runs_dir=runs)) == 0
+    return runs / "two"
+
+
+def test_fidelity_end_to_end_then_rerun_trains_nothing(one_seed):
+    done = fidelity_cli(one_seed, "--factor", 2, "--seeds", 2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Kendall tau" in done.stdout and str(one_seed / "fidelity.md") in done.stdout
+    kept = pd.read_csv(one_seed / "candidates.csv").query("kept")
+    table = pd.read_csv(one_seed / "fidelity.csv")
+    assert sorted(table.key) == sorted(kept.key)
+    assert (table.proxy_n == 2).all() and (table.long_n == 2).all()
+    assert table.proxy_mean.between(0, 1).all() and set(table.long_rank) <= {1, 2, 3}
+    text = (one_seed / "fidelity.md").read_text()
+    assert "Kendall tau between the proxy and the long-budget ranking" in text
+    assert "bootstrap 95% interval" in text and "Top-1 regret" in text
+    # seed 0 at the proxy budget comes from the search; seed 1 and both long-budget seeds are trained
+    trials = fidelity_trials(one_seed)
+    keys = sorted(t.user_attrs["key"] for t in trials)
+    assert keys == sorted(f"{k}|{b}|seed={s}" for k in kept.key for b, s in (("proxy", 1), ("long", 0), ("long", 1)))
+    long = [t for t in trials if "|long|" in t.user_attrs["key"]]
+    assert all(len(t.user_attrs["accuracies"][0]) == 4 and t.user_attrs["epochs"] == 4 for t in long)
+
+    before = (one_seed / "fidelity.csv").read_bytes()
+    again = fidelity_cli(one_seed, "--factor", 2, "--seeds", 2)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(fidelity_trials(one_seed)) == len(trials)
+    assert (one_seed / "fidelity.csv").read_bytes() == before
+
+
+def test_fidelity_reuses_the_seeds_the_search_completed(two_seeds):
+    assert fidelity.main([str(two_seeds), "--factor", "2", "--seeds", "2", "--top-k", "1"]) == 0
+    keys = [t.user_attrs["key"] for t in fidelity_trials(two_seeds)]
+    assert keys and not [k for k in keys if "|proxy|" in k]  # both proxy seeds came from the search
+    assert len(keys) == 2 * 2  # --top-k 1: the best and one other, two long-budget seeds each
+    table = pd.read_csv(two_seeds / "fidelity.csv")
+    assert len(table) == 2 and (table.proxy_n == 2).all() and (table.long_n == 2).all()
+    best = yaml.safe_load((two_seeds / "best.yaml").read_text())
+    assert table.key[0] == f"grid:d={best['alpha']:g},w={best['beta']:g},r={best['gamma']:g}"
+
+
+def test_best_yaml_says_how_sure_it_is(one_seed, two_seeds):
+    sure = yaml.safe_load((two_seeds / "best.yaml").read_text())
+    assert sure["verdict"] in {"separable", "within_noise"}
+    assert sure["margin"] >= 0 and sure["margin_noise"] >= 0
+    assert sure["runner_up_trial"] != sure["trial"] and sure["runner_up_score"] <= sure["score"]
+    assert sure["margin"] == pytest.approx(sure["score"] - sure["runner_up_score"])
+    unsure = yaml.safe_load((one_seed / "best.yaml").read_text())
+    assert unsure["verdict"] == "no_noise_estimate" and unsure["margin_noise"] is None
+
+
+def test_bad_input_is_one_line_and_changes_nothing(one_seed, tmp_path, capsys):
+    missing = fidelity_cli(tmp_path / "nope")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.startswith("error: ") and len(missing.stderr.strip().splitlines()) == 1
+
+    files = {p: p.read_bytes() for p in one_seed.iterdir()}
+    for args in (["--factor", "1"], ["--seeds", "0"], ["--factor", "abc"]):
+        assert exit_code(fidelity.main, [str(one_seed), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in one_seed.iterdir()} == files
+
+    (tmp_path / "dry").mkdir()
+    (tmp_path / "dry" / "config.yaml").write_text("name: dry\n")
+    assert fidelity.main([str(tmp_path / "dry")]) == 2
+    assert "no candidates.csv" in capsys.readouterr().err
