@@ -39,12 +39,12 @@ def proxy_model(cfg):
     return net
 
 
-def default_data(cfg):
-    """(train, val) prepared at the base's proxy resolution, as the search prepares them."""
+def default_data(cfg, device: str = "cpu"):
+    """(train, val) prepared at the base's proxy resolution on `device`, as the search prepares them."""
     train, val = load_data(cfg)
     stats = channel_stats(train.images)
-    cpu = torch.device("cpu")
-    return prepare(train, cfg.base.resolution, stats, cpu), prepare(val, cfg.base.resolution, stats, cpu)
+    device = torch.device(device)
+    return prepare(train, cfg.base.resolution, stats, device), prepare(val, cfg.base.resolution, stats, device)
 
 
 def timed(fn, *args, **kwargs):
@@ -57,4 +57,5 @@ def timed(fn, *args, **kwargs):
 def machine() -> str:
     import platform
 
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"

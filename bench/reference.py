@@ -36,8 +36,11 @@ class AugmentedImages(Dataset):
         return x, self.labels[i]
 
 
-def train_reference(model: nn.Module, data, cfg, steps: int) -> int:
-    """Train for `steps` batches the tutorial way; returns the images processed."""
+def train_reference(model: nn.Module, data, cfg, steps: int, device: str = "cpu") -> int:
+    """Train for `steps` batches the tutorial way; returns the images processed. On a GPU the
+    tutorial way keeps the data set on the host and copies each batch over."""
+    data = type(data)(data.images.cpu(), data.labels.cpu(), data.mean.cpu(), data.std.cpu())
+    model.to(device)
     padding = int(round(cfg.crop_padding * data.images.shape[-1]))
     dataset = AugmentedImages(data.images, data.labels, data.mean, data.std, padding, cfg.flip)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True)
@@ -51,6 +54,7 @@ def train_reference(model: nn.Module, data, cfg, steps: int) -> int:
     for step, (x, y) in enumerate(loader):
         if step == steps:
             break
+        x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
         loss = criterion(model(x), y)
         loss.backward()

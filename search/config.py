@@ -20,6 +20,7 @@ from search.data import DataConfig
 PRUNERS = ("median", "none", "halving", "hyperband")
 SCHEDULES = ("cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 STORAGES = ("sqlite", "journal", "postgres")
 ROLES = ("coordinator", "worker")
 
@@ -95,7 +96,9 @@ class TrainConfig:
     crop_padding: float = 0.125  # random translations of up to this fraction of the side (0 = off)
     eval_batch_size: int = 256  # 1024 measured slower on a 2-core CPU and 0.7 GB more memory
     bn_images: int = 512  # training images that re-estimate batch-norm statistics before each evaluation (0 = off)
-    device: str = "auto"  # auto (CUDA when present) | cpu | cuda
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda (local worker k uses GPU k mod the GPU count)
+    precision: str = "auto"  # CUDA: auto (bf16 where supported, else fp16 with a gradient scaler) | bf16 | fp16 | fp32; CPU: fp32
+    deterministic: bool = False  # CUDA: reproducible kernels (cuDNN benchmark off, deterministic algorithms); slower
     threads: int = 0  # CPU threads of this process (0 = all cores; divide them among local workers)
     channels_last: bool = True
     seed: int = 0  # seed of the first proxy training; seed k uses seed + k
@@ -121,6 +124,12 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     series: Dict[str, SeriesConfig] = field(default_factory=dict)  # experiments: explicit series instead of the grid
     experiment: Any = None  # experiment presets set other groups' values (conf/experiment/)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def register() -> None:
@@ -198,6 +207,9 @@ def validate(cfg) -> None:
         raise ConfigError(f"train.crop_padding={t.crop_padding} must be in [0, 0.5)")
     _choice("train.schedule", t.schedule, SCHEDULES)
     _choice("train.device", t.device, DEVICES)
+    _choice("train.precision", t.precision, PRECISIONS)
+    if t.device == "cuda" and not _cuda_available():
+        raise ConfigError("train.device=cuda but this machine has no CUDA device: use train.device=auto or cpu")
     if t.threads < 0:
         raise ConfigError(f"train.threads={t.threads} must be >= 0 (0 = all cores)")
 

@@ -37,8 +37,13 @@ def keep_heap() -> None:
 
 
 def release_memory() -> None:
-    """Give the heap's free pages back to the OS, e.g. between trainings of different networks.
+    """Give the heap's free pages (and the CUDA cache's free blocks) back, e.g. between trainings
+    of different networks, whose shapes the caching allocator could not reuse anyway.
 
     No gc.collect() here: a Ctrl-C that lands in a finalizer it runs is swallowed."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+    import torch
+
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

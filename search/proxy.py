@@ -3,14 +3,18 @@
 The loop avoids what makes small-model training slow on a CPU: no per-sample Python work, no
 DataLoader workers, no host sync per step (the loss is accumulated on the device and read
 once per epoch), channels-last memory, and evaluation under inference mode in batches of 256
-(larger ones overflow a CPU's caches: slower, and 1024 cost 0.7 GB more memory). On CUDA it
-adds bf16 autocast, cuDNN benchmark mode and keeps the data on the device.
+(larger ones overflow a CPU's caches: slower, and 1024 cost 0.7 GB more memory). On CUDA the
+data stays on the device, every random draw (order, translations, flips) is made there by a
+device generator, so no step waits for the host; mixed precision is bf16 where the GPU has it,
+else fp16 with a gradient scaler (`train.precision`); cuDNN picks the fastest kernels for a
+candidate's fixed shapes unless `train.deterministic` asks for reproducible ones.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -67,18 +71,19 @@ def prepare(split: ImageSet, resolution: int, stats, device: torch.device) -> Pr
 
 
 def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random translation by up to `padding` px (zero fill) and horizontal flip, per sample."""
+    """Random translation by up to `padding` px (zero fill) and horizontal flip, per sample.
+    `generator` lives on x's device: the draws never cross to the host."""
     n, _, h, w = x.shape
     if padding > 0:
         padded = F.pad(x, (padding,) * 4)
-        dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator).to(x.device)
+        dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator, device=x.device)
+        dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator, device=x.device)
         rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # (N, H, 1)
         cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # (N, 1, W)
         batch = torch.arange(n, device=x.device)[:, None, None]
         x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
     if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)[:, None, None, None]
+        mask = (torch.rand(n, generator=generator, device=x.device) < 0.5)[:, None, None, None]
         x = torch.where(mask, x.flip(3), x)
     return x
 
@@ -105,6 +110,7 @@ class TrainResult:
     images_seen: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    precision: str = "fp32"  # what the forward passes ran in: fp32, bf16 or fp16
 
     @property
     def accuracy(self) -> float:
@@ -160,6 +166,36 @@ def evaluate(model, data: PreparedData, batch_size: int, channels_last: bool, au
     return correct.item() / len(data.labels)
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`auto`: bf16 on a GPU that supports it, else fp16 (with a gradient scaler); fp32 on a CPU."""
+    if device.type != "cuda":
+        return "fp32"  # CPU autocast is slower than fp32 for these convolutions
+    if name == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+    return name
+
+
+def _autocast(precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast("cuda", dtype=dtype)
+
+
+def set_determinism(device: torch.device, deterministic: bool) -> None:
+    """Reproducible CUDA kernels when asked; otherwise let cuDNN time and pick the fastest for
+    a candidate's shapes, which never change during its training."""
+    if device.type != "cuda":
+        return
+    if deterministic:  # cuBLAS needs a fixed workspace for reproducible matrix products
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    # warn_only: adaptive pooling's backward has no deterministic CUDA kernel; its sums differ
+    # only in their last bits between runs, which the test of two identical runs would show.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
 def steps_in_epoch(cfg, n: int) -> int:
     """Whole batches of an epoch over `n` images, capped by cfg.max_images (the last partial batch is dropped)."""
     per_epoch = min(n, cfg.max_images) if cfg.max_images else n
@@ -184,7 +220,7 @@ def train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)  # every random draw of the loop
     n = len(train_data.labels)
     steps_per_epoch = steps_in_epoch(cfg, n)
     total = steps_per_epoch * cfg.epochs
@@ -197,16 +233,16 @@ def train(
         optimizer, lambda step: lr_factor(step, total, warmup, cfg.schedule)
     )
     padding = int(round(cfg.crop_padding * train_data.images.shape[-1]))
-    cuda = device.type == "cuda"
-    if cuda:  # a candidate's shapes never change during its training: worth picking the fastest kernels
-        torch.backends.cudnn.benchmark = True
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
-    result = TrainResult()
+    set_determinism(device, cfg.deterministic)
+    precision = resolve_precision(cfg.precision, device)
+    autocast = _autocast(precision)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")  # fp16 gradients underflow unscaled
+    result = TrainResult(precision=precision)
 
     for epoch in range(cfg.epochs):
         model.train()
         start = time.perf_counter()
-        order = torch.randperm(n, generator=generator)[: steps_per_epoch * cfg.batch_size].to(device)
+        order = torch.randperm(n, generator=generator, device=device)[: steps_per_epoch * cfg.batch_size]
         loss_sum = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
@@ -215,8 +251,9 @@ def train(
             with autocast():
                 loss = F.cross_entropy(model(x), train_data.labels[idx], label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)  # a plain optimizer.step() when the scaler is disabled
+            scaler.update()
             scheduler.step()
             loss_sum += loss.detach()
             if progress:
@@ -239,10 +276,13 @@ def train(
     return result
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA without one is an error."""
+def resolve_device(name: str, worker: int = 0) -> torch.device:
+    """`auto` picks CUDA when present. On CUDA, worker k of a machine's processes gets GPU
+    k mod the number of GPUs, so `search.workers=N` on N GPUs puts one worker on each."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device='cuda' but no CUDA device is available: use auto or cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.device='cuda' but no CUDA device is available: use auto or cpu")
+        return torch.device("cuda", worker % torch.cuda.device_count())
     return torch.device(name)

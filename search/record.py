@@ -6,7 +6,8 @@ CANDIDATE_COLUMNS = [
     "measured_ratio", "target_flops", "kept",
 ]
 RESULT_COLUMNS = [
-    "score", "score_std", "seed_scores", "accuracies", "images_seen", "train_seconds", "eval_seconds", "failure",
+    "score", "score_std", "seed_scores", "accuracies", "images_seen", "train_seconds", "eval_seconds", "precision",
+    "failure",
 ]
 TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"] + CANDIDATE_COLUMNS + RESULT_COLUMNS
 GRID_PARAMS = ("alpha", "beta", "gamma")  # Optuna params of a search's trials

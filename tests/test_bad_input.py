@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import run_search
 from search.runner import run
@@ -56,7 +57,10 @@ CASES = [
     (["data=cifar10", "data.root={root}"], "data_batch_1: cannot unpickle"),
     (["data=image_folder", "data.root={root}"], "/fox has no image files"),
     (["data=image_folder", "data.root={root}"], "/fox/notes.png: Pillow cannot read it"),
+    (["train.precision=fp8"], "train.precision='fp8' is not one of: auto, bf16, fp16, fp32"),
 ]
+if not torch.cuda.is_available():  # on a GPU machine it is a valid setting
+    CASES.append((["train.device=cuda"], "train.device=cuda but this machine has no CUDA device"))
 
 
 def bad_data(index: int, root: Path) -> None:

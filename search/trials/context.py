@@ -81,8 +81,11 @@ def threads_per_process(cfg) -> int:
     return cfg.train.threads or max(1, cpu_cores() // cfg.search.workers)
 
 
-def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = None) -> RunContext:
-    """Open the run of `cfg` for training: the coordinator passes the splits it already loaded."""
+def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = None, worker: int = 0,
+                 study_name: str | None = None, pruner: str | None = None) -> RunContext:
+    """Open the run of `cfg` for training: the coordinator (worker 0) passes the splits it already
+    loaded; local worker k trains on GPU k mod the GPU count when train.device is CUDA.
+    `study_name` and `pruner` default to the search's (cfg.name, search.pruner)."""
     if cfg.train.threads or cfg.search.workers > 1:
         torch.set_num_threads(threads_per_process(cfg))
     run_dir = run_dir_of(cfg)
@@ -91,6 +94,6 @@ def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = N
     proxy = ProxyBase.of(cfg.base, train_split.num_classes, train_split.channels)
     storage = backends.make_storage(cfg, run_dir)
     s = cfg.search
-    pruner = queue.make_pruner(s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
-    study = queue.open_study(storage, cfg.name, pruner)
-    return RunContext(cfg, proxy, ranges, train_split, val_split, resolve_device(cfg.train.device), storage, study)
+    pruner = queue.make_pruner(pruner or s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
+    study = queue.open_study(storage, study_name or cfg.name, pruner)
+    return RunContext(cfg, proxy, ranges, train_split, val_split, resolve_device(cfg.train.device, worker), storage, study)

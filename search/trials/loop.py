@@ -7,6 +7,7 @@ import statistics
 
 import optuna
 import torch
+from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from models import build_model, scaled_spec
@@ -20,6 +21,17 @@ from search.trials.context import RunContext
 log = logging.getLogger("search")
 
 
+def trial_plan(ctx: RunContext, attrs: dict) -> tuple[object, list[int]]:
+    """The training config and seeds of a trial: the run's, unless its user attrs "epochs" and
+    "seed" ask for that one seed trained for that many epochs (search/fidelity.py's trials)."""
+    t = ctx.cfg.train
+    if attrs.get("epochs") is not None:
+        t = OmegaConf.merge(t, {"epochs": int(attrs["epochs"])})
+    if attrs.get("seed") is not None:
+        return t, [int(attrs["seed"])]
+    return t, [t.seed + k for k in range(ctx.cfg.search.seeds)]
+
+
 def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
     """Proxy-train one candidate for each seed; the pruner watches the first seed.
     `step_done(images)` is called after every training step."""
@@ -28,8 +40,7 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
         trial.suggest_float(name, low, high)  # returns the queued value; records the distribution
     train_data, val_data = ctx.data_at(rec["resolution"])
     release_memory()  # the last trial's and the resize's freed heap, before this training's peak
-    t = ctx.cfg.train
-    seeds = [t.seed + k for k in range(ctx.cfg.search.seeds)]
+    t, seeds = trial_plan(ctx, rec)
     scores, images, train_s, eval_s, curves = [], 0, 0.0, 0.0, []
 
     def record(**attrs):
@@ -61,14 +72,15 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
         curves.append([round(a, 5) for a in result.accuracies])
     score = statistics.fmean(scores)
     record(score=score, score_std=statistics.pstdev(scores), seed_scores=scores, accuracies=curves,
-           images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3))
+           images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3),
+           precision=result.precision)
     return score
 
 
 def work(ctx: RunContext, total: int) -> None:
     """Claim queued candidates one at a time and score them until the queue is empty."""
     t = ctx.cfg.train
-    per_trial = steps_in_epoch(t, len(ctx.train_split)) * t.batch_size * t.epochs
+    per_epoch = steps_in_epoch(t, len(ctx.train_split)) * t.batch_size
     overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
     states = queue.count_states(ctx.study)
     overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
@@ -76,16 +88,17 @@ def work(ctx: RunContext, total: int) -> None:
     interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
     with kept_ctrl_c():
         while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval)):
-            run_trial(ctx, trial, per_trial, interval)
+            run_trial(ctx, trial, per_epoch, interval)
             overall.update(1)
             raise_if_ctrl_c()
     overall.close()
 
 
-def run_trial(ctx: RunContext, trial, per_trial: int, interval) -> None:
-    """Score one claimed trial and tell the study how it ended."""
+def run_trial(ctx: RunContext, trial, per_epoch: int, interval) -> None:
+    """Score one claimed trial and tell the study how it ended; `per_epoch`: images of one epoch."""
     key = trial.user_attrs.get("key")
-    bar = tqdm(total=per_trial * ctx.cfg.search.seeds, desc=f"trial {trial.number}", unit="img",
+    t, seeds = trial_plan(ctx, trial.user_attrs)
+    bar = tqdm(total=per_epoch * t.epochs * len(seeds), desc=f"trial {trial.number}", unit="img",
                leave=False, position=1, disable=None)
 
     def step_done(images: int) -> None:

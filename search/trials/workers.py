@@ -30,7 +30,7 @@ def start(cfg, total: int, ranges: dict) -> list[multiprocessing.Process]:
     resolved["train"]["threads"] = threads_per_process(cfg)
     context = multiprocessing.get_context("spawn")
     procs = [
-        context.Process(target=_worker_main, args=(resolved, total, ranges), name=f"worker-{k}")
+        context.Process(target=_worker_main, args=(resolved, total, ranges, k), name=f"worker-{k}")
         for k in range(1, cfg.search.workers)
     ]
     for p in procs:
@@ -54,11 +54,11 @@ def raise_if_died(died: list[str]) -> None:
         raise WorkerError(f"{'; '.join(died)}: its interrupted candidate was re-run; the results are complete")
 
 
-def _worker_main(resolved: dict, total: int, ranges: dict) -> None:
-    """Entry point of a spawned worker: score queued candidates until none is left."""
+def _worker_main(resolved: dict, total: int, ranges: dict, index: int) -> None:
+    """Entry point of spawned worker `index` (the coordinator is 0): score queued candidates until none is left."""
     os.environ["TQDM_DISABLE"] = "1"  # one progress display per terminal: the coordinator's
     from search.trials.context import open_context
     from search.trials.loop import work
 
     logging.basicConfig(level=logging.INFO, format=f"[%(asctime)s][{multiprocessing.current_process().name}] %(message)s")
-    work(open_context(OmegaConf.create(resolved), ranges), total)
+    work(open_context(OmegaConf.create(resolved), ranges, worker=index), total)
