@@ -8,8 +8,12 @@ Every field is documented where it is defined; the YAML files under conf/ only c
 from __future__ import annotations
 
 import math
+import os
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -64,6 +68,7 @@ class SearchConfig:
     dry_run: bool = False  # write candidates.csv and stop before training
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
     workers: int = 1  # processes on this machine (the coordinator + workers - 1 it starts); > 1 needs storage=journal or postgres
+    max_attempts: int = 2  # tries of a candidate that crashes or whose process dies before it is failed for good
 
 
 @dataclass
@@ -150,6 +155,43 @@ def _positive(key: str, value) -> None:
         raise ConfigError(f"{key}={value!r} must be > 0")
 
 
+def _synthetic_train_images(cfg) -> Optional[int]:
+    """Training images of one epoch where they are known before loading (synthetic data), else None."""
+    d = cfg.data
+    if d.name != "synthetic" or not 0 < d.val_fraction < 1 or d.synthetic_size <= 0:
+        return None  # real files: known only once read (a later issue); bad values: the data checks say
+    n = d.synthetic_size if d.use_test_set else d.synthetic_size - round(d.synthetic_size * d.val_fraction)
+    for cap in (d.num_train, cfg.train.max_images):
+        if cap is not None and cap > 0:
+            n = min(n, cap)
+    return n
+
+
+def _check_run_folder(cfg) -> None:
+    """The run folder can be created and written, and an existing SQLite study file is a database."""
+    run_dir = Path(str(cfg.runs_dir)) / str(cfg.name)
+    folder = run_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"run folder {run_dir} cannot be created: {folder} is not a folder (check runs_dir= and name=)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"run folder {run_dir} cannot be written: {folder} is read-only (check runs_dir= and name=)")
+    if cfg.storage.kind != "sqlite":
+        return
+    db = Path(str(cfg.storage.path or run_dir / "study.db"))
+    if not db.is_file():
+        return
+    try:  # read-only: neither creates nor changes anything
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            con.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as e:
+        where = f"{cfg.runs_dir}/{cfg.name}/study.db" if cfg.storage.path is None else f"storage.path={db}"
+        raise ConfigError(
+            f"{where} is not an SQLite database ({e}): move it away or choose another name="
+        ) from None
+
+
 def validate(cfg) -> None:
     """Check what the types allow but the search cannot use; raise ConfigError on the first problem."""
     if not _RUN_NAME.match(str(cfg.name)) or ".." in str(cfg.name):
@@ -178,7 +220,7 @@ def validate(cfg) -> None:
     for key in ("tolerance", "flops_tolerance", "match_tolerance"):
         if getattr(s, key) < 0:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
-    for key in ("phi_max", "seeds"):
+    for key in ("phi_max", "seeds", "max_attempts"):
         _positive(f"search.{key}", getattr(s, key))
     if s.pruner_startup_trials < 0 or s.pruner_warmup_epochs < 0:
         raise ConfigError(
@@ -197,6 +239,12 @@ def validate(cfg) -> None:
         raise ConfigError(f"train.bn_images={t.bn_images} must be >= 0 (0 = off)")
     if t.max_images is not None:
         _positive("train.max_images", t.max_images)
+    per_epoch = _synthetic_train_images(cfg)
+    if per_epoch is not None and per_epoch < t.batch_size:
+        raise ConfigError(
+            f"train.batch_size={t.batch_size} is larger than the {per_epoch} training images of an epoch "
+            "(data.synthetic_size, data.val_fraction, data.num_train, train.max_images): no whole batch to train on"
+        )
     if not 0 <= t.momentum < 1:
         raise ConfigError(f"train.momentum={t.momentum} must be in [0, 1)")
     if t.weight_decay < 0:
@@ -227,3 +275,4 @@ def validate(cfg) -> None:
             f"storage.grace_period={cfg.storage.grace_period} must be larger than "
             f"storage.heartbeat_interval={cfg.storage.heartbeat_interval}"
         )
+    _check_run_folder(cfg)

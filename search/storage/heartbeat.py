@@ -80,25 +80,28 @@ def _last_beat(trial: FrozenTrial) -> float:
     return float(beat) if beat is not None else trial.datetime_start.timestamp()
 
 
-def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[[dict], dict]) -> int:
-    """Fail stale trials and queue their candidates again; returns how many this process re-queued."""
+def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[[dict], dict],
+                max_attempts: int | None = None) -> int:
+    """Fail stale trials and queue their candidates again, unless a stale trial was its candidate's
+    last attempt (queue.requeue); returns how many this process failed."""
     retried = 0
     for trial in stale_trials(study, storage, grace):
         try:
             storage.set_trial_user_attr(trial._trial_id, queue.FAILURE_ATTR, f"stale: no heartbeat for {grace} s")
         except Exception:  # finished meanwhile: it was not stale after all
             continue
-        if queue.requeue(study, trial.number, trial.user_attrs, params_of):
+        if queue.requeue(study, trial.number, trial.user_attrs, params_of, max_attempts):
             retried += 1
     return retried
 
 
-def claim_next(study: optuna.Study, storage, grace: float | None, params_of, poll: float) -> optuna.Trial | None:
+def claim_next(study: optuna.Study, storage, grace: float | None, params_of, poll: float,
+               max_attempts: int | None = None) -> optuna.Trial | None:
     """Claim a queued trial; while others still run, wait for them (or for them to go stale)."""
     first_beat = storage.record_heartbeat if is_heartbeat_enabled(storage) else None
     while True:
         if grace is not None:
-            retry_stale(study, storage, grace, params_of)
+            retry_stale(study, storage, grace, params_of, max_attempts)
         trial = queue.claim(study, storage, before=first_beat)
         if trial is not None or grace is None:
             return trial

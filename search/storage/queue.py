@@ -15,12 +15,15 @@ from typing import Callable
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from search.record import CANDIDATE_COLUMNS
 
 FAILURE_ATTR = "failure"  # user attr: why a trial failed
-FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence)
+FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence, attempts used up)
+ATTEMPT_ATTR = "attempt"  # user attr: which attempt at its candidate a trial is (1 when absent)
+DUPLICATE = "duplicate enqueue"  # failure of a WAITING trial that a second coordinator enqueued too
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
 PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
@@ -61,11 +64,45 @@ def enqueue_missing(study: optuna.Study, records: list[dict], params_of: Callabl
         if rec[KEY_ATTR] not in present:
             study.enqueue_trial(params_of(rec), user_attrs=_jsonable(rec))
             added += 1
+    if added:
+        fail_duplicates(study, study._storage)  # noqa: SLF001
     return added
 
 
-def requeue_interrupted(study: optuna.Study, params_of: Callable[[dict], dict]) -> int:
-    """Mark trials left RUNNING by a dead process as failed, and queue their candidates again.
+def fail_duplicates(study: optuna.Study, storage, trials: list | None = None) -> list[int]:
+    """Fail queued trials whose candidate already has an earlier settled trial; returns their numbers.
+
+    Two coordinators that start together may both enqueue a candidate (enqueue_missing checks,
+    then acts). The earlier trial is kept: a later WAITING one of the same key is taken atomically
+    (WAITING -> RUNNING, so neither a worker's claim nor the other coordinator can have it too)
+    and failed as a duplicate. A re-queued attempt is not one: the attempt before it is FAIL.
+    """
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    first: dict = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if _settled(t) and t.user_attrs.get(KEY_ATTR) is not None:
+            first.setdefault(t.user_attrs[KEY_ATTR], t.number)
+    failed = []
+    for t in trials:
+        if t.state != TrialState.WAITING or first.get(t.user_attrs.get(KEY_ATTR), t.number) >= t.number:
+            continue
+        try:
+            if is_heartbeat_enabled(storage):  # RDBStorage never calls a RUNNING trial without one stale
+                storage.record_heartbeat(t._trial_id)  # noqa: SLF001
+            if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):  # noqa: SLF001
+                continue
+            storage.set_trial_user_attr(t._trial_id, FAILURE_ATTR, DUPLICATE)  # noqa: SLF001
+            storage.set_trial_user_attr(t._trial_id, FINAL_ATTR, True)  # noqa: SLF001
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)  # noqa: SLF001
+            failed.append(t.number)
+        except UpdateFinishedTrialError:  # claimed or failed by another process first
+            continue
+    return failed
+
+
+def requeue_interrupted(study: optuna.Study, params_of: Callable[[dict], dict], max_attempts: int | None = None) -> int:
+    """Mark trials left RUNNING by a dead process as failed, and queue their candidates again
+    (each such trial counts as an attempt: see `requeue`).
 
     Only safe where no other process works on the study (SQLite, one process).
     """
@@ -73,24 +110,38 @@ def requeue_interrupted(study: optuna.Study, params_of: Callable[[dict], dict]) 
     for trial in interrupted:
         if FAILURE_ATTR not in trial.user_attrs:  # stopped before it could say why (e.g. Ctrl-C during its claim)
             study._storage.set_trial_user_attr(trial._trial_id, FAILURE_ATTR, "interrupted: its process ended")  # noqa: SLF001
-        requeue(study, trial.number, trial.user_attrs, params_of)
+        requeue(study, trial.number, trial.user_attrs, params_of, max_attempts)
     return len(interrupted)
 
 
-def requeue(study: optuna.Study, number: int, attrs: dict, params_of: Callable[[dict], dict]) -> bool:
+def attempts_used_up(attrs: dict, max_attempts: int | None) -> bool:
+    """Whether the trial with user attrs `attrs` was its candidate's last allowed attempt."""
+    return max_attempts is not None and int(attrs.get(ATTEMPT_ATTR) or 1) >= max_attempts
+
+
+def requeue(study: optuna.Study, number: int, attrs: dict, params_of: Callable[[dict], dict],
+            max_attempts: int | None = None) -> bool:
     """Fail trial `number` and queue its candidate (the record in `attrs`) for a new attempt.
 
+    With `max_attempts`, the failed trial counts as an attempt: the new one is attempt n + 1, and
+    after attempt `max_attempts` the candidate is not queued again but failed for good
+    (FINAL_ATTR). Without it (Ctrl-C) the new trial keeps the attempt number.
     Only the process whose RUNNING -> FAIL transition succeeds re-queues, so two processes that
-    both find the trial stale queue its candidate once. Returns whether this one did.
+    both find the trial stale queue its candidate once. Returns whether this one failed the trial.
     """
     storage = study._storage  # noqa: SLF001 (the public tell() does not say whether it changed the state)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)  # noqa: SLF001
+    final = attempts_used_up(attrs, max_attempts)
     try:
+        if final:  # before the transition: a finished trial's attrs cannot change
+            storage.set_trial_user_attr(trial_id, FINAL_ATTR, True)
         if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
             return False
     except UpdateFinishedTrialError:
         return False
-    study.enqueue_trial(params_of(attrs), user_attrs=_candidate_attrs(attrs))
+    if not final:
+        attempt = int(attrs.get(ATTEMPT_ATTR) or 1) + (max_attempts is not None)
+        study.enqueue_trial(params_of(attrs), user_attrs={**_candidate_attrs(attrs), ATTEMPT_ATTR: attempt})
     return True
 
 
@@ -101,7 +152,11 @@ def claim(study: optuna.Study, storage, before: Callable[[int], None] | None = N
     after claiming must not leave a RUNNING trial without one, which RDBStorage never calls stale).
     """
     study_id = storage.get_study_id_from_name(study.study_name)
-    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    duplicates = set()
+    if len({t.user_attrs.get(KEY_ATTR) for t in trials}) < len(trials):  # re-queued attempts, or duplicates
+        duplicates = set(fail_duplicates(study, storage, trials))
+    for frozen in (t for t in trials if t.state == TrialState.WAITING and t.number not in duplicates):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
             if before:

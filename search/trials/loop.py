@@ -87,7 +87,9 @@ def work(ctx: RunContext, total: int) -> None:
     grace = storage.heartbeat_grace(ctx.cfg)
     interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
     with kept_ctrl_c():
-        while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval)):
+        while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of,
+                                             poll=ctx.cfg.storage.heartbeat_interval,
+                                             max_attempts=ctx.cfg.search.max_attempts)):
             run_trial(ctx, trial, per_epoch, interval)
             overall.update(1)
             raise_if_ctrl_c()
@@ -105,7 +107,30 @@ def run_trial(ctx: RunContext, trial, per_epoch: int, interval) -> None:
         raise_if_ctrl_c()
         bar.update(images)
 
+    try:
+        _score_and_tell(ctx, trial, key, bar, step_done, interval)
+    except Exception as e:
+        if not _taken_over(ctx, trial):
+            raise
+        # A live process whose trial another one declared stale (a long pause, a slow disk): that
+        # one failed the trial and queued the candidate again, so this late result is dropped.
+        log.warning("trial %d %s was declared stale (no heartbeat) and re-run elsewhere; "
+                    "its late result is dropped (%s)", trial.number, key, type(e).__name__)
+    finally:
+        bar.close()
+
+
+def _taken_over(ctx: RunContext, trial) -> bool:
+    """Whether another process finished (failed as stale) the trial this process works on."""
+    try:
+        return ctx.storage.get_trial(trial._trial_id).state.is_finished()  # noqa: SLF001
+    except Exception:
+        return False
+
+
+def _score_and_tell(ctx: RunContext, trial, key, bar, step_done, interval) -> None:
     study = ctx.study
+    max_attempts = ctx.cfg.search.max_attempts
     try:
         with heartbeat.Heartbeat(ctx.storage, trial._trial_id, interval):  # noqa: SLF001
             value = objective(ctx, trial, bar, step_done)
@@ -119,9 +144,24 @@ def run_trial(ctx: RunContext, trial, per_epoch: int, interval) -> None:
         trial.set_user_attr(queue.FINAL_ATTR, True)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         log.warning("trial %d %s failed: %s", trial.number, key, e)
-    except BaseException as e:  # Ctrl-C or a crash: the candidate goes back to the queue
-        trial.set_user_attr(queue.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
-        queue.requeue(study, trial.number, trial.user_attrs, ctx.params_of)
+    except Exception as e:  # a crash (out of memory, a shape error): queued again up to max_attempts tries
+        if _taken_over(ctx, trial):
+            raise
+        lines = str(e).strip().splitlines()
+        reason = f"{type(e).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+        attempt = int(trial.user_attrs.get(queue.ATTEMPT_ATTR) or 1)
+        final = queue.attempts_used_up(trial.user_attrs, max_attempts)
+        trial.set_user_attr(queue.FAILURE_ATTR, f"crashed (attempt {attempt} of {max_attempts}): {reason}")
+        queue.requeue(study, trial.number, trial.user_attrs, ctx.params_of, max_attempts)
+        if final:
+            log.warning("trial %d %s failed for good after %d attempt(s): %s", trial.number, key, attempt, reason)
+        else:
+            log.warning("trial %d %s crashed (attempt %d of %d), queued again: %s",
+                        trial.number, key, attempt, max_attempts, reason)
+    except BaseException as e:  # Ctrl-C: the candidate goes back to the queue, not counted as an attempt
+        try:
+            trial.set_user_attr(queue.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
+            queue.requeue(study, trial.number, trial.user_attrs, ctx.params_of)
+        except Exception:  # declared stale meanwhile: already re-queued by another process
+            pass
         raise
-    finally:
-        bar.close()
