@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import yaml  # noqa: E402
 
 from models import build_model, scaled_resolution, scaled_spec  # noqa: E402
 from models.macs import conv_linear_macs  # noqa: E402
+from search.results.files import replace_atomic, write_atomic  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -86,7 +88,7 @@ def measure_latency(points: pd.DataFrame, run_dir: Path, device: str = "cpu", ba
         torch.set_num_threads(threads)
     if rows:
         cache = pd.concat([cache, pd.DataFrame(rows)], ignore_index=True)
-        cache.to_csv(path, index=False)
+        replace_atomic(path, lambda tmp: cache.to_csv(tmp, index=False))
     mine = cache[(cache.device == device) & (cache.batch == batch)][["key", "latency_ms"]]
     return points.drop(columns=["latency_ms"], errors="ignore").merge(mine, on="key", how="left")
 
@@ -158,9 +160,11 @@ def save_figure(fig, run_dir: Path, name: str) -> list[Path]:
     folder = Path(run_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
+    try:
+        for path in paths:  # atomic: an interrupted script leaves the old figure, never half a file
+            replace_atomic(path, lambda tmp, ext=path.suffix[1:]: fig.savefig(tmp, dpi=150, format=ext))
+    finally:
+        plt.close(fig)
     return paths
 
 
@@ -181,8 +185,8 @@ def write_table(table: pd.DataFrame, run_dir: Path, name: str) -> list[Path]:
     folder = Path(run_dir) / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     csv, md = folder / f"{name}.csv", folder / f"{name}.md"
-    table.to_csv(csv, index=False)
-    md.write_text(to_markdown(table))
+    replace_atomic(csv, lambda tmp: table.to_csv(tmp, index=False))
+    write_atomic(md, to_markdown(table))
     return [csv, md]
 
 
@@ -200,10 +204,51 @@ def with_latency(points: pd.DataFrame, args) -> pd.DataFrame:
     return measure_latency(points, args.run_dir, args.device)
 
 
-def load_run(description: str, argv=None):
-    """(args, config, points with latency) of the run folder named on the command line."""
+# The series an experiment's run must have for each script (any one of them), and what to use otherwise
+NEEDS = {"fig3": {"width", "depth", "resolution"}, "fig8": {"compound"}, "fig4": set(), "family": set(),
+         "table3": set()}  # table3: series named <base>_<method>, one of them <base>_baseline (checked apart)
+
+
+def script_for(series: set) -> str:
+    """The analysis script that fits a run with these series names."""
+    if series <= {"grid"}:
+        return "analysis.search"
+    if "compound" in series and series & {"depth", "width", "resolution"}:
+        return "analysis.fig8"
+    if series & {"width", "depth", "resolution"}:
+        return "analysis.fig3"
+    if any(s.endswith("_baseline") for s in series):
+        return "analysis.table3"
+    if "family" in series:
+        return "analysis.family"
+    return "analysis.fig4"
+
+
+def check_kind(points: pd.DataFrame, run_dir: Path, script: str) -> None:
+    """Raise RunError naming the script that fits when `run_dir` is a run of another kind."""
+    series = set(points.series.astype(str))
+    needs = NEEDS[script]
+    if series <= {"grid"}:
+        fits = False
+    elif script == "table3":
+        fits = any(s.endswith("_baseline") for s in series)
+    else:
+        fits = not needs or bool(series & needs)
+    if not fits:
+        what = "a grid search" if series <= {"grid"} else f"a run with series {', '.join(sorted(series))}"
+        raise RunError(f"{run_dir} is {what}, not a {script} run: use python -m {script_for(series)} {run_dir}")
+
+
+def load_run(description: str, argv=None, script: str | None = None):
+    """(args, config, points with latency) of the run folder named on the command line.
+
+    With `script`, a run of another kind is refused before anything (latency.csv) is written.
+    """
     args = parse_args(description, argv)
-    return args, load_config(args.run_dir), with_latency(load_points(args.run_dir), args)
+    config, points = load_config(args.run_dir), load_points(args.run_dir)
+    if script:
+        check_kind(points, args.run_dir, script)
+    return args, config, with_latency(points, args)
 
 
 def write_outputs(run_dir: Path, name: str, figure, cost, table: pd.DataFrame) -> list[Path]:
@@ -226,5 +271,5 @@ def main_guard(fn, argv=None) -> int:
     try:
         return fn(argv)
     except RunError as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2

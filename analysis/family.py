@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     args = common.parse_args(__doc__.splitlines()[0], argv)
     config = common.load_config(args.run_dir)
     points = common.load_points(args.run_dir)
+    common.check_kind(points, args.run_dir, "family")
     points = points[points.phi.notna() & points.alpha.notna()]  # compound members (solved points copy phi)
     if points.empty:
         raise common.RunError(f"{args.run_dir} has no compound points (phi): run it with experiment=family")

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import common
-from models.reference import EFFICIENTNET_TOP1, PUBLISHED
+from models.reference import EFFICIENTNET_PAPER_GFLOPS, EFFICIENTNET_TOP1
 
 ORDER = ["compound", "depth", "width", "resolution"]
 COLUMNS = ["series", "phi", "d", "w", "r", "resolution", "flops", "target_flops", "target_error_pct",
@@ -30,11 +30,11 @@ def table(points) -> pd.DataFrame:
 
 
 def paper_family() -> pd.DataFrame:
-    """EfficientNet-B0..B7: published GFLOPs and ImageNet top-1 (paper, Table 2)."""
+    """EfficientNet-B0..B7: GFLOPs and ImageNet top-1 as the paper prints them (Table 2, native resolutions)."""
     names = list(EFFICIENTNET_TOP1)
     return pd.DataFrame(dict(
         model=[n.replace("efficientnet_", "").upper() for n in names],
-        gflops=[PUBLISHED[n].gflops for n in names], top1=[EFFICIENTNET_TOP1[n] for n in names],
+        gflops=[EFFICIENTNET_PAPER_GFLOPS[n] for n in names], top1=[EFFICIENTNET_TOP1[n] for n in names],
     ))
 
 
@@ -62,7 +62,7 @@ def figure(points, title: str):
 
 
 def main(argv=None) -> int:
-    args, config, points = common.load_run(__doc__.splitlines()[0], argv)
+    args, config, points = common.load_run(__doc__.splitlines()[0], argv, "fig8")
     title = common.title_of(config, f"Fig. 8, scaling {points.base.iloc[0]} four ways")
     common.write_outputs(args.run_dir, "fig8", figure(points, title), common.cost_figure(points, title), table(points))
     return 0

@@ -5,12 +5,14 @@
 Gathers what the analysis scripts wrote into figures/ and tables/ (run them first), with a short
 account of the run from config.yaml, candidates.csv, trials.csv and best.yaml, and fidelity.md
 when `python -m search.fidelity` has re-scored the candidates. Writes report.md
-and report.html into the run folder; both refer to the figures by relative path.
+and report.html into the run folder: report.md refers to the figures by relative path, report.html
+embeds them, so it can be sent on its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import sys
 from pathlib import Path
@@ -79,8 +81,9 @@ def fidelity_html(fidelity: Path) -> list[str]:
 
 def to_html(title: str, lines: list[str], figures: list[Path], tables: list[Path], fidelity: Path | None = None) -> str:
     body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(line)}</p>" for line in lines]
-    for fig in figures:
-        body += [f"<h2>{html.escape(fig.stem)}</h2>", f'<img src="figures/{html.escape(fig.name)}" style="max-width:100%">']
+    for fig in figures:  # embedded: the page is whole when sent on its own
+        data = base64.b64encode(fig.read_bytes()).decode("ascii")
+        body += [f"<h2>{html.escape(fig.stem)}</h2>", f'<img src="data:image/png;base64,{data}" style="max-width:100%">']
     for table in tables:
         frame = pd.read_csv(table.with_suffix(".csv"))
         body += [f"<h2>Table: {html.escape(table.stem)}</h2>",
@@ -104,8 +107,8 @@ def main(argv=None) -> int:
     title = f"Run {config['name']}"
     lines = summary(run_dir, config, points)
     fidelity = run_dir / "fidelity.md" if (run_dir / "fidelity.md").is_file() else None
-    (run_dir / "report.md").write_text(markdown(title, lines, figures, tables, fidelity))
-    (run_dir / "report.html").write_text(to_html(title, lines, figures, tables, fidelity))
+    common.write_atomic(run_dir / "report.md", markdown(title, lines, figures, tables, fidelity))
+    common.write_atomic(run_dir / "report.html", to_html(title, lines, figures, tables, fidelity))
     print(f"{run_dir / 'report.md'}\n{run_dir / 'report.html'}")
     return 0
 

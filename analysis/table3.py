@@ -69,7 +69,7 @@ def figure(rows: pd.DataFrame, title: str):
 
 
 def main(argv=None) -> int:
-    args, config, points = common.load_run(__doc__.splitlines()[0], argv)
+    args, config, points = common.load_run(__doc__.splitlines()[0], argv, "table3")
     rows = table(points)
     print(common.to_markdown(rows[["base", "method", "flops_ratio", "accuracy", "paper_gflops", "paper_top1"]]))
     title = common.title_of(config, "Table 3, single-dimension vs compound scaling")

@@ -15,7 +15,8 @@ from models.reference import EFFICIENTNET_OFFICIAL, PAPER_TABLE3, PUBLISHED
 from models.scaling import scaled_resolution
 
 ZOO_COLUMNS = [
-    "model", "resolution", "params", "gflops", "ref_params", "ref_gflops", "params_dev_pct", "gflops_dev_pct",
+    "model", "resolution", "params", "gflops", "ref_params", "ref_resolution", "ref_gflops", "params_dev_pct",
+    "gflops_dev_pct",
 ]
 
 
@@ -38,12 +39,13 @@ def zoo_table() -> pd.DataFrame:
         c = measure(base, depth, width, res)
         ref = PUBLISHED[model]
         gflops = c.flops / 1e9
+        at_ref = gflops if ref.resolution == res else measure(base, depth, width, ref.resolution).flops / 1e9
         records.append(
             dict(
                 model=model, resolution=res, params=c.params, gflops=round(gflops, 3),
-                ref_params=ref.params, ref_gflops=ref.gflops,
+                ref_params=ref.params, ref_resolution=ref.resolution, ref_gflops=ref.gflops,
                 params_dev_pct=round(100 * (c.params / ref.params - 1), 2),
-                gflops_dev_pct=round(100 * (gflops / ref.gflops - 1), 2),
+                gflops_dev_pct=round(100 * (at_ref / ref.gflops - 1), 2),  # at the reference's resolution
             )
         )
     return pd.DataFrame.from_records(records, columns=ZOO_COLUMNS)

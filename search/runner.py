@@ -54,7 +54,7 @@ def run(cfg) -> int:
     ctx = open_context(cfg, optuna_ranges(kept), splits)
     if cfg.search.role == "coordinator":
         if cfg.storage.kind == "sqlite":
-            requeued = queue.requeue_interrupted(ctx.study, ctx.params_of)
+            requeued = queue.requeue_interrupted(ctx.study, ctx.params_of, cfg.search.max_attempts)
             if requeued:
                 log.info("re-queued %d candidate(s) interrupted in an earlier run", requeued)
         added = queue.enqueue_missing(ctx.study, kept, ctx.params_of)

@@ -86,6 +86,24 @@ def runs(tmp_path):
 # ---------------------------------------------------------------- a real PostgreSQL server
 
 
+def must_not_skip(item) -> bool:
+    """Under CI=true the PostgreSQL tests must run: CI installs the server and the driver."""
+    return os.environ.get("CI") == "true" and (
+        "postgres" in item.name.lower() or "postgres_url" in getattr(item, "fixturenames", ())
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A PostgreSQL test skipped under CI=true fails the run, with the skip reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and must_not_skip(item):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} was skipped under CI=true, where it must run: {reason}"
+
+
 def _postgres_bin() -> Path | None:
     """The server binaries: Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH."""
     import glob

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from omegaconf import open_dict
@@ -114,7 +116,7 @@ def test_search_figures_and_table(search_run):
 
 def test_search_script_refuses_an_experiment(fig8_run, capsys):
     assert common.main_guard(search.main, [str(fig8_run)]) == 2
-    assert "is an experiment, not a search" in capsys.readouterr().out
+    assert "is an experiment, not a search" in capsys.readouterr().err
 
 
 def test_report_gathers_figures_and_tables(search_run):
@@ -123,9 +125,57 @@ def test_report_gathers_figures_and_tables(search_run):
     text = (search_run / "report.md").read_text()
     assert "![search](figures/search.png)" in text and "## Table: search" in text
     assert "3 of" in text and "Best: alpha=" in text
-    assert "<img src=\"figures/search.png\"" in (search_run / "report.html").read_text()
+    page = (search_run / "report.html").read_text()  # self-contained: every image embedded
+    assert page.count("<img ") == len(list((search_run / "figures").glob("*.png"))) >= 1
+    assert page.count('<img src="data:image/png;base64,') == page.count("<img ")
+
+
+@pytest.mark.parametrize("script", [fig3, fig4, fig8, table3, family], ids=lambda m: m.__name__)
+def test_figure_scripts_refuse_a_grid_search(script, search_run, capsys):
+    before = sorted(p for p in search_run.rglob("*"))
+    capsys.readouterr()
+    assert common.main_guard(script.main, [str(search_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {search_run} is a grid search, not a ") and "\n" not in err
+    assert err.endswith(f"use python -m analysis.search {search_run}")
+    assert sorted(p for p in search_run.rglob("*")) == before  # no latency.csv, figure or table
+
+
+def test_fig3_names_the_script_of_a_table3_run(table3_run, capsys):
+    assert common.main_guard(fig3.main, [str(table3_run)]) == 2
+    assert "not a fig3 run: use python -m analysis.table3" in capsys.readouterr().err
+
+
+def test_a_run_of_another_kind_as_a_real_process(search_run):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "analysis.fig3", str(search_run)], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_outputs_are_written_atomically_and_synced(tmp_path, monkeypatch):
+    import os
+
+    import matplotlib.pyplot as plt
+
+    synced, renamed = [], []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append((a, b)), real_replace(a, b))[1])
+    fig, _ = plt.subplots()
+    written = common.save_figure(fig, tmp_path, "f") + common.write_table(pd.DataFrame({"a": [1.5]}), tmp_path, "t")
+    assert [Path(b) for _, b in renamed] == written  # each output renamed into place from a temporary file
+    assert all(Path(a).parent == Path(b).parent and Path(a).name.endswith(".tmp") for a, b in renamed)
+    assert len(synced) >= 2 * len(written)  # each file, and its folder after the rename
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[1].read_bytes()[:5] == b"%PDF-"
+    assert pd.read_csv(written[2]).a.tolist() == [1.5] and not list(tmp_path.rglob("*.tmp"))
 
 
 def test_missing_run_folder_is_one_line(tmp_path, capsys):
     assert common.main_guard(fig3.main, [str(tmp_path / "nope")]) == 2
-    assert capsys.readouterr().out.strip().startswith("error: ")
+    assert capsys.readouterr().err.strip().startswith("error: ")

@@ -58,6 +58,11 @@ CASES = [
     (["data=image_folder", "data.root={root}"], "/fox has no image files"),
     (["data=image_folder", "data.root={root}"], "/fox/notes.png: Pillow cannot read it"),
     (["train.precision=fp8"], "train.precision='fp8' is not one of: auto, bf16, fp16, fp32"),
+    (["runs_dir={root}", "name=junk"], "junk/study.db is not an SQLite database (file is not a database)"),
+    (["runs_dir={root}/afile/runs"], "/afile/runs/prev cannot be created: "),  # runs_dir under a regular file
+    (["experiment=family", "series.family.coefficients={root}/best.yaml"], "best.yaml' is not valid YAML ("),
+    (["train.batch_size=512"], "train.batch_size=512 is larger than the 270 training images of an epoch"),
+    (["train.max_images=16"], "train.batch_size=32 is larger than the 16 training images of an epoch"),
 ]
 if not torch.cuda.is_available():  # on a GPU machine it is a valid setting
     CASES.append((["train.device=cuda"], "train.device=cuda but this machine has no CUDA device"))
@@ -79,6 +84,13 @@ def bad_data(index: int, root: Path) -> None:
     elif "no image files" in fragment:
         make_image_folder(root)
         (root / "fox").mkdir()
+    elif "not an SQLite database" in fragment:
+        (root / "junk").mkdir()
+        (root / "junk" / "study.db").write_bytes(b"\x00garbage, not a database\xff" * 100)
+    elif "cannot be created" in fragment:
+        (root / "afile").write_text("a regular file where a folder should be")
+    elif "not valid YAML" in fragment:
+        (root / "best.yaml").write_text("alpha: [1.2\nbeta: : 1.1\n")
     elif "Pillow" in fragment:
         make_image_folder(root)
         (root / "fox").mkdir()
@@ -104,7 +116,7 @@ def test_bad_input_one_line_exit_2_nothing_changed(index, earlier, tmp_path, cap
     overrides, fragment = CASES[index]
     bad_data(index, tmp_path)
     args = [*TINY, f"runs_dir={earlier}", "name=prev", *(o.format(root=tmp_path) for o in overrides)]
-    before = snapshot(earlier)
+    before, made = snapshot(earlier), snapshot(tmp_path)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         run_search.cli(args)
@@ -114,6 +126,7 @@ def test_bad_input_one_line_exit_2_nothing_changed(index, earlier, tmp_path, cap
     assert fragment in err
     assert "s3cret" not in err
     assert snapshot(earlier) == before
+    assert snapshot(tmp_path) == made  # the bad data (a garbage study.db included) is left as it was
 
 
 def test_bad_input_as_real_processes(earlier):

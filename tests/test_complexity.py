@@ -7,7 +7,7 @@ import pytest
 from torch import nn
 
 from models import BASES, scaled_resolution
-from models.reference import PAPER_TABLE3, PUBLISHED
+from models.reference import EFFICIENTNET_PAPER_GFLOPS, PAPER_TABLE3, PUBLISHED
 from models.zoo import ZOO_COLUMNS, main, zoo_rows
 from models.complexity import count, measure, measure_spec
 
@@ -27,8 +27,16 @@ def test_flops_are_conv_and_linear_multiply_adds_only():
 
 @pytest.mark.parametrize("model, base, depth, width, resolution", zoo_rows())
 def test_gflops_within_one_percent_of_published(model, base, depth, width, resolution):
+    ref = PUBLISHED[model]  # measured at the source's resolution (EfficientNet-B2: 288 px, not 260)
+    gflops = measure(base, depth, width, ref.resolution).flops / 1e9
+    assert gflops == pytest.approx(ref.gflops, rel=0.01)
+
+
+@pytest.mark.parametrize("model, base, depth, width, resolution", [r for r in zoo_rows() if r[0] in EFFICIENTNET_PAPER_GFLOPS])
+def test_efficientnet_gflops_within_five_percent_of_the_paper(model, base, depth, width, resolution):
+    """The paper's Table 2 at the native resolution (B2: 1.0 B at 260 px): rounded, so looser."""
     gflops = measure(base, depth, width, resolution).flops / 1e9
-    assert gflops == pytest.approx(PUBLISHED[model].gflops, rel=0.01)
+    assert gflops == pytest.approx(EFFICIENTNET_PAPER_GFLOPS[model], rel=0.05)
 
 
 # The paper's convention for these two rows cannot be recovered; ours is the official rule

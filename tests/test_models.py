@@ -10,7 +10,7 @@ import torch
 
 from models import BASES, create, for_variant, get_base, round_filters, round_repeats, scale, scaled_resolution
 from models.blocks import ConvBNAct, DropPath, ReLU6
-from models.reference import EFFICIENTNET_OFFICIAL, PUBLISHED
+from models.reference import PUBLISHED
 from models.zoo import zoo_rows
 
 
@@ -103,10 +103,6 @@ def test_efficientnet_b0_structure():
     rates = {i: m.rate for i, block in enumerate(net.blocks) for m in block.modules() if isinstance(m, DropPath)}
     assert len(rates) == 9
     assert all(rate == pytest.approx(0.2 * i / 15) for i, rate in rates.items())
-
-
-def test_b7_coefficients_are_official():
-    assert EFFICIENTNET_OFFICIAL["efficientnet_b7"] == (2.0, 3.1, 600)
 
 
 @pytest.mark.parametrize("name", list(BASES))

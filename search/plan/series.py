@@ -63,7 +63,12 @@ def coefficients_from(source) -> tuple[float, float, float]:
     path = Path(str(source))
     if not path.is_file():
         raise SeriesError(f"coefficients={source!r} is neither 'paper', [alpha, beta, gamma] nor a best.yaml file")
-    best = yaml.safe_load(path.read_text()) or {}
+    try:
+        best = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        first = f"{getattr(e, 'problem', None) or type(e).__name__}" + (f" at line {mark.line + 1}" if mark else "")
+        raise SeriesError(f"coefficients={source!r} is not valid YAML ({first}): expected a search's best.yaml") from None
     try:
         return tuple(float(best[k]) for k in ("alpha", "beta", "gamma"))
     except (KeyError, TypeError, ValueError):

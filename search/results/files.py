@@ -6,24 +6,58 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import yaml
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename, so a crash never leaves half a file."""
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (best effort: not every system can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def replace_atomic(path: Path, write: Callable[[str], None]) -> Path:
+    """Have `write(tmp)` write a temporary file beside `path`, flush it to disk, then rename it over
+    `path`: a crash or power cut leaves the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the data on disk before the rename makes it visible
+        finally:
+            os.close(fd)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file (flushed and fsynced) and a rename, so a crash never leaves half a file."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    replace_atomic(path, write)
 
 
 def write_csv(path: Path, table: pd.DataFrame) -> None:
