@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from common import compose
-from search.storage.queue import make_pruner
+from search.pruning import make_pruner
 
 HERE = Path(__file__).resolve().parent
 QUICK = ["train.max_images=512", "data.synthetic_size=3000"]  # a smoke run of this script only
@@ -130,7 +130,7 @@ def replay_orders(trials_none: pd.DataFrame, overrides: list[str], n: int = 200)
     curves = [yaml.safe_load(a)[0] for a in trials_none.sort_values("number").accuracies]
     rng = random.Random(0)
     return [
-        replay(curves, make_pruner(s.pruner, s.pruner_startup_trials, epochs, s.pruner_warmup_epochs),
+        replay(curves, make_pruner(s.pruner, s.pruner_startup_trials, epochs, s.pruner_warmup_epochs, s.pruner_min_agreement),
                rng.sample(range(len(curves)), len(curves)))
         for _ in range(n)
     ]

@@ -64,6 +64,8 @@ class SearchConfig:
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
     pruner_warmup_epochs: int = 0  # epochs before the median pruner may stop a trial (0: after its first epoch)
+    pruner_min_agreement: float = 0.6  # prune at an epoch only once its Kendall tau against the final score,
+    # measured over >= 3 finished candidates, reaches this (search/pruning.py); 0: the pruner alone decides
     match_tolerance: float = 0.03  # experiments: warn when a solved point misses its FLOPs target by more
     dry_run: bool = False  # write candidates.csv and stop before training
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
@@ -227,6 +229,9 @@ def validate(cfg) -> None:
             f"search.pruner_startup_trials={s.pruner_startup_trials} and "
             f"search.pruner_warmup_epochs={s.pruner_warmup_epochs} must be >= 0"
         )
+    if not 0 <= s.pruner_min_agreement <= 1:
+        raise ConfigError(f"search.pruner_min_agreement={s.pruner_min_agreement} is not in 0..1 "
+                          "(a Kendall tau; 0 turns the gate off)")
     if s.max_candidates is not None:
         _positive("search.max_candidates", s.max_candidates)
     _choice("search.pruner", s.pruner, PRUNERS)

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 from omegaconf import OmegaConf
 
-from search import storage, timing
+from search import fingerprint, storage, timing
 from search.config import ConfigError, validate
 from search.plan import ProxyBase, plan_candidates, unique_points
 from search.record import CANDIDATE_COLUMNS
@@ -42,11 +42,17 @@ def run(cfg) -> int:
         records = plan_candidates(cfg, proxy)
     table = pd.DataFrame(records, columns=CANDIDATE_COLUMNS)
     table = table.astype({"fvcore_flops": "Int64", "activations": "Int64"})  # empty where not traced
+    kept = unique_points([r for r in records if r["kept"]])
+    keys = [r[queue.KEY_ATTR] for r in kept]
+    find_study = _study_finder(cfg, run_dir)
+    if cfg.search.role == "worker" and not cfg.search.dry_run:
+        _wait_for_coordinator(cfg, find_study, keys, "waiting for the coordinator of study %r to queue candidates")
+    else:
+        find_study()  # a study scored with other settings is refused before any file is written
     run_dir.mkdir(parents=True, exist_ok=True)
     log_to(run_dir / "search.log")
     write_yaml(run_dir / "config.yaml", storage.redact(OmegaConf.to_container(cfg, resolve=True)))
     write_csv(run_dir / "candidates.csv", table)
-    kept = unique_points([r for r in records if r["kept"]])
     print_plan(table, len(kept), cfg, run_dir)
     if cfg.search.dry_run:
         return 0
@@ -60,13 +66,12 @@ def run(cfg) -> int:
         added = queue.enqueue_missing(ctx.study, kept, ctx.params_of)
         log.info("study %r: %d candidate(s) queued now, %d in total; storage %s",
                  cfg.name, added, len(kept), storage.storage_hint(cfg, run_dir))
-    elif not queue.wait_for_queue(ctx.study, timeout=WORKER_WAIT_SECONDS):
-        raise ConfigError(
-            f"search.role=worker found no candidates in study {cfg.name!r} after {WORKER_WAIT_SECONDS} s: "
-            "start the coordinator (the same command without search.role=worker) first"
-        )
     pool = workers.start(cfg, len(kept), ctx.ranges) if cfg.search.workers > 1 else []
     work(ctx, len(kept))
+    while cfg.search.role == "worker" and queue.unsettled(ctx.study, keys):  # a resumed study's coordinator is late
+        _wait_for_coordinator(cfg, lambda: ctx.study, keys,
+                              "candidates of study %r are not queued yet: waiting for its coordinator")
+        work(ctx, len(kept))
     died = workers.wait(pool)
 
     trials = trials_table(ctx.study)
@@ -77,3 +82,34 @@ def run(cfg) -> int:
     print_results(trials, list(ctx.ranges), best, run_dir, time.perf_counter() - started)
     workers.raise_if_died(died)
     return 0
+
+
+def _study_finder(cfg, run_dir):
+    """A function returning the run's existing study (None while there is none), opened without
+    creating or changing any file; it raises ConfigError if the study was scored with settings
+    other than `cfg`'s (search/fingerprint.py)."""
+    settings, backend = fingerprint.score_settings(cfg), None
+
+    def find():
+        nonlocal backend
+        backend = backend or storage.open_existing(cfg, run_dir)
+        study = storage.load_existing(backend, cfg.name)
+        if study is not None:
+            fingerprint.check(study.user_attrs, settings, cfg.name)
+        return study
+
+    return find
+
+
+def _wait_for_coordinator(cfg, find_study, keys, message: str) -> None:
+    """search.role=worker: wait until the study has a queued or running trial, or every candidate
+    is done; log `message` (% the study's name) if it has to wait. A new study, or a resumed one
+    whose coordinator has not queued its missing candidates yet, has neither. Writes nothing."""
+    def waiting():
+        log.info(message + " (up to %d s)", cfg.name, WORKER_WAIT_SECONDS)
+
+    if queue.wait_for_work(find_study, keys, WORKER_WAIT_SECONDS, waiting=waiting) is None:
+        raise ConfigError(
+            f"search.role=worker found no candidates in study {cfg.name!r} after {WORKER_WAIT_SECONDS} s: "
+            "start the coordinator (the same command without search.role=worker) first"
+        )

@@ -30,15 +30,18 @@ TINY = [
 ]
 
 
-def compose(*overrides, runs_dir):
+def compose(*overrides, runs_dir, own_base: bool = False):
+    """The config of TINY and `overrides`. own_base=True leaves out TINY's base=resnet18, so that an
+    experiment keeps its own base (at TINY's width and resolution)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from search.config import register
 
     register()
+    tiny = [a for a in TINY if not (own_base and a.startswith("base="))]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=[*TINY, f"runs_dir={runs_dir}", *overrides])
+        return hydra_compose("config", overrides=[*tiny, f"runs_dir={runs_dir}", *overrides])
 
 
 def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
@@ -49,12 +52,28 @@ def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-def popen_search(*overrides, runs, env=None) -> subprocess.Popen:
-    """The real CLI in the background, its stdout and stderr merged into one pipe."""
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *overrides],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+def popen_search(*overrides, runs, env=None, output: Path | None = None) -> subprocess.Popen:
+    """The real CLI in the background, its stdout and stderr merged into one pipe (or the file `output`)."""
+    out = subprocess.PIPE if output is None else open(output, "w")
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *overrides],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+    finally:
+        if output is not None:
+            out.close()  # the child has its own copy
+
+
+def wait_for_output(output: Path, text: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Block until `text` appears in the file `output` that `proc` writes (popen_search(output=...))."""
+    deadline = time.time() + timeout
+    while text not in output.read_text():
+        if proc.poll() is not None:
+            raise AssertionError(f"the process exited ({proc.returncode}) first: {output.read_text()[-2000:]}")
+        if time.time() > deadline:
+            raise AssertionError(f"no {text!r} within {timeout} s: {output.read_text()[-2000:]}")
+        time.sleep(0.2)
 
 
 def sqlite_states(db: Path) -> set:

@@ -6,13 +6,40 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from omegaconf import open_dict
 
 from analysis import common, family, fig3, fig4, fig8, report, search, table3
 from search.runner import run
-from tests.conftest import compose
+from tests.conftest import ROOT, compose
 
-FAST = ["train.epochs=1", "search.pruner=none"]
+FAST = ["train.epochs=1", "search.pruner=none", "train.max_images=64", "train.bn_images=64"]  # 2 steps an epoch
+TINY_BASE = {"width": 0.25, "resolution": 16}  # TINY's proxy size, for a series that names its own base
+
+
+def own_base(experiment: str) -> str:
+    """The base conf/experiment/<experiment>.yaml chooses, else the config's default."""
+    for conf in (ROOT / "conf" / "experiment" / f"{experiment}.yaml", ROOT / "conf" / "config.yaml"):
+        for entry in yaml.safe_load(conf.read_text()).get("defaults", []):
+            if isinstance(entry, dict) and {"override /base", "base"} & entry.keys():
+                return entry.get("override /base", entry.get("base"))
+    raise AssertionError(f"no base for {experiment}")
+
+
+def experiment_run(runs, experiment, *overrides, series_bases=False) -> Path:
+    """A tiny run of `experiment` on its own bases: the experiment's (or, with series_bases, each
+    series' own) at TINY's width, resolution and data, one epoch; checked in config.yaml and candidates.csv."""
+    cfg = compose(f"experiment={experiment}", f"name={experiment}", *FAST, *overrides, runs_dir=runs, own_base=True)
+    with open_dict(cfg):
+        for spec in cfg.series.values() if series_bases else ():
+            spec.base = {"name": spec.base if isinstance(spec.base, str) else spec.base.name, **TINY_BASE}
+    assert run(cfg) == 0
+    run_dir = runs / experiment
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["base"] == {**config["base"], "name": own_base(experiment), **TINY_BASE}
+    bases = set(pd.read_csv(run_dir / "candidates.csv").base)
+    assert bases == ({s["base"]["name"] for s in config["series"].values()} if series_bases else {own_base(experiment)})
+    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -22,19 +49,17 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fig8_run(runs):
-    assert run(compose("experiment=fig8", "name=fig8", "series.compound.phi=[0,1,2]", *FAST, runs_dir=runs)) == 0
-    return runs / "fig8"
+    return experiment_run(runs, "fig8", "series.compound.phi=[0,1,2]")
+
+
+@pytest.fixture(scope="module")
+def family_run(runs):
+    return experiment_run(runs, "family", "series.family.phi=[0,1,2]")
 
 
 @pytest.fixture(scope="module")
 def table3_run(runs):
-    cfg = compose("experiment=table3", "name=table3", *FAST, runs_dir=runs)
-    with open_dict(cfg):
-        for spec in cfg.series.values():  # every base of Table 3, tiny
-            name = spec.base if isinstance(spec.base, str) else spec.base.name
-            spec.base = {"name": name, "width": 0.25, "resolution": 16}
-    assert run(cfg) == 0
-    return runs / "table3"
+    return experiment_run(runs, "table3", series_bases=True)
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +106,16 @@ def test_fig3_and_fig4_tables(fig8_run):
     table = outputs(fig8_run, "fig3", figures=("", "_cost"))
     assert list(table.columns) == fig3.COLUMNS
     base = table[(table.d == 1) & (table.w == 1) & (table.r == 1)]
-    assert base.full_size_gflops.tolist() == pytest.approx([1.814] * len(base), abs=0.001)  # ResNet-18 at 224 px
+    assert base.full_size_gflops.tolist() == pytest.approx([0.386] * len(base), abs=0.001)  # EfficientNet-B0 at 224 px
     assert fig4.main([str(fig8_run), "--no-latency"]) == 0
     assert len(outputs(fig8_run, "fig4", figures=("", "_cost"))) == len(table)
 
 
-def test_family_table_has_the_full_size_and_proxy_columns(fig8_run):
-    assert family.main([str(fig8_run)]) == 0
-    table = outputs(fig8_run, "family")
+def test_family_table_has_the_full_size_and_proxy_columns(family_run):
+    assert family.main([str(family_run)]) == 0
+    table = outputs(family_run, "family")
     assert table.phi.tolist() == [0, 1, 2]
-    assert table.flops_full.iloc[0] == pytest.approx(1.814e9, rel=0.001)
+    assert table.flops_full.iloc[0] == pytest.approx(0.3008e9, rel=0.001)  # MobileNetV2 at 224 px
     assert (table.flops_full.diff().dropna() > 0).all() and (table.flops_proxy.diff().dropna() > 0).all()
     assert set(table.state_proxy) == {"COMPLETE"}
 

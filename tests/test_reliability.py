@@ -124,6 +124,55 @@ def test_a_live_worker_whose_trial_was_declared_stale_drops_its_result_and_goes_
     assert "was declared stale (no heartbeat) and re-run elsewhere" in (runs / "stale" / "search.log").read_text()
 
 
+def test_a_worker_stopped_until_its_trial_was_rerun_elsewhere_drops_its_result_and_goes_on(runs, tmp_path):
+    """Real processes: a worker is SIGSTOPped mid-trial; its heartbeat stops, the coordinator fails
+    the trial as stale, queues its candidate again and completes it; then SIGCONT."""
+    import os
+    import signal
+
+    from tests.conftest import popen_search, wait_for_output
+    from tests.test_workers import FAST_HEARTBEAT, _each_once, _pid_of, _study, _wait_for
+
+    args = ["name=paused", "storage=journal", "search.pruner=none", "train.epochs=6", *FAST_HEARTBEAT]
+    (runs / "paused").mkdir(parents=True)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(runs / "paused" / "study.journal")))
+    output = tmp_path / "worker.out"
+    procs = [popen_search(*args, "search.role=worker", runs=runs, output=output)]
+    worker = procs[0]
+    try:
+        wait_for_output(output, "waiting for the coordinator", worker)  # ready before anything is queued
+        procs.append(coordinator := popen_search(*args, runs=runs))
+        trials = _wait_for(storage, "paused", lambda ts: any(
+            t.state == TrialState.RUNNING and _pid_of(t) == worker.pid for t in ts))
+        os.kill(worker.pid, signal.SIGSTOP)
+        [paused] = [t for t in trials if t.state == TrialState.RUNNING and _pid_of(t) == worker.pid]
+        key = paused.user_attrs["key"]
+        assert _study(storage, "paused").trials[paused.number].state == TrialState.RUNNING  # stopped mid-trial
+
+        _wait_for(storage, "paused", lambda ts: any(t.user_attrs["key"] == key and t.state == TrialState.COMPLETE
+                                                    for t in ts))  # re-run by the coordinator
+        out = coordinator.communicate(timeout=300)[0]
+        assert coordinator.returncode == 0, out[-2000:]
+        os.kill(worker.pid, signal.SIGCONT)
+        assert worker.wait(timeout=300) == 0, output.read_text()[-2000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    said = output.read_text()
+    dropped = f"trial {paused.number} {key} was declared stale (no heartbeat) and re-run elsewhere; its late result is dropped"
+    assert dropped in said and "results in" in said[said.index(dropped):]  # it went on to the end
+    trials = _study(storage, "paused").trials
+    _each_once(trials, pd.read_csv(runs / "paused" / "candidates.csv").query("kept").key)
+    [failed] = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.number == paused.number and failed.user_attrs[queue.FAILURE_ATTR].startswith("stale: no heartbeat")
+    assert len(pd.read_csv(runs / "paused" / "trials.csv")) == len(trials)
+    assert (runs / "paused" / "best.yaml").is_file()
+
+
 def test_a_candidate_enqueued_twice_is_claimed_once(tmp_path):
     """What two coordinators that start together do: both enqueue; the later trial is failed as a duplicate."""
     storage = optuna.storages.JournalStorage(
@@ -162,23 +211,30 @@ runpy.run_path("run_search.py", run_name="__main__")
 """
 
 
-def test_two_coordinators_at_once_run_each_candidate_once(runs, tmp_path):
+@pytest.mark.parametrize("kind", ["journal", "postgres"])
+def test_two_coordinators_at_once_run_each_candidate_once(runs, tmp_path, kind, request):
+    import os
     import subprocess
     import sys
 
-    from optuna.storages.journal import JournalFileBackend
-
+    from search import storage as backends
     from tests.conftest import ROOT, TINY
 
+    env = dict(os.environ)
+    if kind == "postgres":
+        env["OPTUNA_STORAGE_URL"] = request.getfixturevalue("postgres_url")
+        storage = backends.open_rdb(env["OPTUNA_STORAGE_URL"])  # its tables made before the race
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    common = [*TINY, f"runs_dir={runs}", "name=twice", "storage=journal", "search.pruner=none", "train.epochs=2"]
-    procs = [subprocess.Popen([sys.executable, "-c", BARRIER, str(barrier), *common], cwd=ROOT,
+    common = [*TINY, f"runs_dir={runs}", "name=twice", f"storage={kind}", "search.pruner=none", "train.epochs=2"]
+    procs = [subprocess.Popen([sys.executable, "-c", BARRIER, str(barrier), *common], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-2000:]
-    storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "twice" / "study.journal")))
+    if kind == "journal":
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(runs / "twice" / "study.journal")))
     trials = optuna.load_study(study_name="twice", storage=storage).trials
     complete = collections.Counter(t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE)
     kept = pd.read_csv(runs / "twice" / "candidates.csv").query("kept")

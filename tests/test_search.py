@@ -11,6 +11,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from search import pruning
 from search.storage import queue as st
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.runner import run
@@ -78,7 +79,7 @@ def test_ctrl_c_then_resume_runs_only_what_was_not_finished(runs):
 
 def test_pruned_trials_record_what_they_cost(runs, monkeypatch):
     # A real Optuna pruner that stops every trial after its first epoch.
-    monkeypatch.setattr(st, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=1.1))
+    monkeypatch.setattr(pruning, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=1.1))
     assert run(compose("name=pr", "train.epochs=3", runs_dir=runs)) == 0
     trials = pd.read_csv(runs / "pr" / "trials.csv")
     assert (trials.state == "PRUNED").all() and len(trials) == 3
@@ -91,7 +92,7 @@ def test_pruned_trials_record_what_they_cost(runs, monkeypatch):
 @pytest.mark.parametrize("name", ["median", "halving", "hyperband"])
 def test_pruners_prune_a_weak_candidate(tmp_path, name):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}")
-    study = st.open_study(storage, "p", st.make_pruner(name, startup_trials=1, max_steps=3))
+    study = st.open_study(storage, "p", pruning.make_pruner(name, startup_trials=1, max_steps=3))
     params = lambda rec: {"alpha": rec["alpha"]}  # noqa: E731
     records = [{"key": f"k{i}", "alpha": 1.0 + i / 10} for i in range(4)]
     assert st.enqueue_missing(study, records, params) == 4
@@ -110,7 +111,7 @@ def test_pruners_prune_a_weak_candidate(tmp_path, name):
 
 def test_median_pruner_warmup_counts_epochs(tmp_path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'w.db'}")
-    study = st.open_study(storage, "w", st.make_pruner("median", startup_trials=1, max_steps=3, warmup_steps=1))
+    study = st.open_study(storage, "w", pruning.make_pruner("median", startup_trials=1, max_steps=3, warmup_steps=1))
     st.enqueue_missing(study, [{"key": "a", "alpha": 1.0}, {"key": "b", "alpha": 1.1}], lambda r: {"alpha": r["alpha"]})
     strong = st.claim(study, storage)
     for step in (1, 2, 3):

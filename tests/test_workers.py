@@ -19,7 +19,7 @@ from search import runner
 from search import storage as backends
 from search.storage import queue
 from search.config import ConfigError
-from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
+from tests.conftest import compose, popen_search, run_cli, wait_for_output, wait_one_done_one_running
 
 
 def test_a_process_killed_right_after_its_claim_leaves_a_trial_that_goes_stale(tmp_path):
@@ -55,6 +55,33 @@ def test_worker_without_coordinator_gives_up_with_one_line(runs, monkeypatch):
     cfg = compose("name=alone", "storage=journal", "search.role=worker", runs_dir=runs)
     with pytest.raises(ConfigError, match="found no candidates in study 'alone' after 1 s"):
         runner.run(cfg)
+
+
+def test_a_worker_started_before_the_coordinator_of_a_resumed_study_waits_for_it(runs, tmp_path):
+    """The study exists and has nothing queued, but candidates are missing (here: the earlier run
+    had search.max_candidates=1): a worker must wait for the coordinator's re-run, not end at once."""
+    args = ["name=late", "storage=journal", "search.pruner=none", "train.epochs=1"]
+    assert runner.run(compose(*args, "search.max_candidates=1", runs_dir=runs)) == 0
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "late" / "study.journal")))
+    [done] = _study(storage, "late").trials
+
+    output = tmp_path / "worker.out"
+    procs = [popen_search(*args, "search.role=worker", runs=runs, output=output)]
+    try:
+        wait_for_output(output, "waiting for the coordinator of study 'late' to queue candidates", procs[0])
+        assert procs[0].poll() is None and len(_study(storage, "late").trials) == 1
+        procs.append(coordinator := popen_search(*args, runs=runs))
+        out = coordinator.communicate(timeout=300)[0]
+        assert coordinator.returncode == 0, out[-2000:]
+        assert procs[0].wait(timeout=300) == 0, output.read_text()[-2000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    trials = _study(storage, "late").trials
+    _each_once(trials, pd.read_csv(runs / "late" / "candidates.csv").query("kept").key)
+    assert len(trials) == 3 and trials[0].datetime_complete == done.datetime_complete  # the first kept as it was
 
 
 def _study(storage, name):

@@ -26,13 +26,51 @@ def make_storage(cfg, run_dir: Path):
     kind = cfg.storage.kind
     if kind == "postgres":
         return open_rdb(postgres_url(cfg), cfg.storage.heartbeat_interval, cfg.storage.grace_period)
-    path = Path(cfg.storage.path or run_dir / ("study.db" if kind == "sqlite" else "study.journal")).resolve()
+    path = study_file(cfg, run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
         return optuna.storages.RDBStorage(f"sqlite:///{path}")
+    return _journal(path)
+
+
+def study_file(cfg, run_dir: Path) -> Path:
+    """The SQLite database or journal file of a run (not used by PostgreSQL)."""
+    name = "study.db" if cfg.storage.kind == "sqlite" else "study.journal"
+    return Path(cfg.storage.path or run_dir / name).resolve()
+
+
+def _journal(path: Path):
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def open_existing(cfg, run_dir: Path):
+    """The run's storage, opened without creating or changing any file; None where its SQLite or
+    journal file does not exist yet (or holds no Optuna tables)."""
+    if cfg.storage.kind == "postgres":
+        return open_rdb(postgres_url(cfg))
+    path = study_file(cfg, run_dir)
+    if not path.is_file():
+        return None
+    if cfg.storage.kind == "journal":
+        return _journal(path)  # only reads an existing file
+    import sqlalchemy.exc
+
+    try:
+        return optuna.storages.RDBStorage(f"sqlite:///{path.as_uri()}?mode=ro&uri=true")
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError):  # no tables yet (it cannot create them), or an old schema
+        return None
+
+
+def load_existing(storage, name: str) -> optuna.Study | None:
+    """The study `name` in `storage` (from open_existing), or None where either does not exist."""
+    if storage is None:
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
 
 
 def check_reachable(cfg) -> None:
@@ -92,6 +130,5 @@ def storage_hint(cfg, run_dir: Path) -> str:
     """What to pass to optuna-dashboard for this run (never includes a password)."""
     if cfg.storage.kind == "postgres":
         return hide_password(postgres_url(cfg))
-    name = "study.db" if cfg.storage.kind == "sqlite" else "study.journal"
-    path = Path(cfg.storage.path or run_dir / name).resolve()
+    path = study_file(cfg, run_dir)
     return f"sqlite:///{path}" if cfg.storage.kind == "sqlite" else str(path)

@@ -11,6 +11,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from typing import Callable
 
 import optuna
@@ -24,29 +25,20 @@ FAILURE_ATTR = "failure"  # user attr: why a trial failed
 FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence, attempts used up)
 ATTEMPT_ATTR = "attempt"  # user attr: which attempt at its candidate a trial is (1 when absent)
 DUPLICATE = "duplicate enqueue"  # failure of a WAITING trial that a second coordinator enqueued too
+METRIC = "accuracy"  # the objective: validation accuracy (0..1), maximised
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
 PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
 
 
-def make_pruner(name: str, startup_trials: int, max_steps: int, warmup_steps: int = 0) -> optuna.pruners.BasePruner:
-    """The pruner named in the config; steps are epochs completed (1, 2, ...)."""
-    if name == "median":
-        # Optuna may prune from step == n_warmup_steps on; our steps count epochs from 1, so
-        # "warm-up of k epochs" means the first possible prune is at step k + 1.
-        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps + 1)
-    if name == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_steps, reduction_factor=3)
-    return optuna.pruners.NopPruner()
-
-
-
 def open_study(storage, name: str, pruner) -> optuna.Study:
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize", pruner=pruner, load_if_exists=True
     )
+    with warnings.catch_warnings(action="ignore", category=optuna.exceptions.ExperimentalWarning):
+        if study.metric_names is None:  # optuna-dashboard then says "accuracy", not "Objective 0"
+            study.set_metric_names([METRIC])
+    return study
 
 
 def _settled(trial: optuna.trial.FrozenTrial) -> bool:
@@ -169,14 +161,33 @@ def claim(study: optuna.Study, storage, before: Callable[[int], None] | None = N
     return None
 
 
-def wait_for_queue(study: optuna.Study, timeout: float, poll: float = 2.0) -> bool:
-    """Wait until the coordinator has enqueued candidates (the study has any trial)."""
+def unsettled(study: optuna.Study, keys) -> set:
+    """The candidate keys among `keys` without a settled trial in `study` (never queued, or
+    failed without a new attempt queued yet)."""
+    return set(keys) - {t.user_attrs.get(KEY_ATTR) for t in study.get_trials(deepcopy=False) if _settled(t)}
+
+
+def has_work(study: optuna.Study, keys) -> bool:
+    """Whether a worker of the candidates `keys` can start on `study`: a trial is queued or running
+    (maybe stale: then retried), or every candidate is settled (nothing is left to wait for)."""
+    if study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)):
+        return True
+    return not unsettled(study, keys)
+
+
+def wait_for_work(find_study: Callable[[], optuna.Study | None], keys, timeout: float, poll: float = 1.0,
+                  waiting: Callable[[], None] | None = None) -> optuna.Study | None:
+    """Poll `find_study()` (None while the study does not exist) until `has_work`; returns the
+    study, or None after `timeout` seconds. `waiting()` is called once, if it has to wait."""
     deadline = time.monotonic() + timeout
-    while not study.get_trials(deepcopy=False):
+    while (study := find_study()) is None or not has_work(study, keys):
         if time.monotonic() > deadline:
-            return False
+            return None
+        if waiting is not None:
+            waiting()
+            waiting = None
         time.sleep(poll)
-    return True
+    return study
 
 
 def count_states(study: optuna.Study) -> dict[str, int]:

@@ -11,8 +11,8 @@ import optuna
 import torch
 from omegaconf import OmegaConf
 
+from search import fingerprint, pruning, timing
 from search import storage as backends
-from search import timing
 from search.data import DataConfig, ImageSet, load_splits
 from search.plan import ProxyBase
 from search.proxy import channel_stats, prepare, resolve_device
@@ -85,7 +85,9 @@ def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = N
                  study_name: str | None = None, pruner: str | None = None) -> RunContext:
     """Open the run of `cfg` for training: the coordinator (worker 0) passes the splits it already
     loaded; local worker k trains on GPU k mod the GPU count when train.device is CUDA.
-    `study_name` and `pruner` default to the search's (cfg.name, search.pruner)."""
+    `study_name` and `pruner` default to the search's (cfg.name, search.pruner). The search's
+    study must have been scored with cfg's score settings, or has them recorded now
+    (search/fingerprint.py); another study (search/fidelity.py's, with its own budgets) is not checked."""
     if cfg.train.threads or cfg.search.workers > 1:
         torch.set_num_threads(threads_per_process(cfg))
     run_dir = run_dir_of(cfg)
@@ -94,6 +96,9 @@ def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = N
     proxy = ProxyBase.of(cfg.base, train_split.num_classes, train_split.channels)
     storage = backends.make_storage(cfg, run_dir)
     s = cfg.search
-    pruner = queue.make_pruner(pruner or s.pruner, s.pruner_startup_trials, cfg.train.epochs, s.pruner_warmup_epochs)
+    pruner = pruning.make_pruner(pruner or s.pruner, s.pruner_startup_trials, cfg.train.epochs,
+                                 s.pruner_warmup_epochs, s.pruner_min_agreement)
     study = queue.open_study(storage, study_name or cfg.name, pruner)
+    if study_name is None:
+        fingerprint.adopt(study, fingerprint.score_settings(cfg))
     return RunContext(cfg, proxy, ranges, train_split, val_split, resolve_device(cfg.train.device, worker), storage, study)
