@@ -36,35 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/proxy_signal.py` from anywhere
 
 import search  # noqa: E402,F401  (before torch: the OpenMP wait policy the search runs with)
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from models import build_model, scaled_spec  # noqa: E402
 from search.data import DataConfig, load_splits  # noqa: E402
+from search.config import TrainConfig  # noqa: E402
 from search.proxy import channel_stats, prepare, train  # noqa: E402
+from search.evidence import kendall_tau  # noqa: E402
 
-try:
-    from search.config import TrainConfig
-
-    TRAIN_DEFAULTS = dataclasses.asdict(TrainConfig())
-except ImportError:  # search.config may be renamed: a copy of TrainConfig's defaults as of this script
-    TRAIN_DEFAULTS = dict(epochs=4, max_images=None, batch_size=128, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                          schedule="onecycle", warmup_epochs=0.3, label_smoothing=0.1, flip=True, crop_padding=0.125,
-                          eval_batch_size=256, bn_images=512, device="auto", threads=0, channels_last=True, seed=0)
-try:
-    from search.evidence import kendall_tau
-except ImportError:
-    def kendall_tau(x, y) -> float:
-        """Kendall's tau-b of two equal-length sequences (NaN pairs dropped; NaN if undefined)."""
-        pairs = [(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))]
-        s = tx = ty = 0
-        for i in range(len(pairs)):
-            for j in range(i + 1, len(pairs)):
-                dx, dy = np.sign(pairs[i][0] - pairs[j][0]), np.sign(pairs[i][1] - pairs[j][1])
-                s, tx, ty = s + dx * dy, tx + dx * dx, ty + dy * dy
-        return s / math.sqrt(tx * ty) if tx and ty else math.nan
+TRAIN_DEFAULTS = dataclasses.asdict(TrainConfig())
 
 COLUMNS = ["key", "budget", "seed", "epochs", "depth", "width", "resolution", "accuracy", "accuracies", "loss",
            "seconds", "error", "settings"]

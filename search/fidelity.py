@@ -14,6 +14,7 @@ folder (search/evidence.py computes the statistics).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import warnings
@@ -236,9 +237,22 @@ def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n
     n_reused = sum(min(len(reused.get(c["key"], ())), n_seeds) for c in candidates)
     write_csv(run_dir / "fidelity.csv", rows)
     write_atomic(run_dir / "fidelity.md", markdown(rows, summary, agreement, budgets, seeds, n_reused))
+    numbers = figures(summary, agreement, budgets, seeds)
+    write_atomic(run_dir / "fidelity.yaml", yaml.safe_dump(numbers, sort_keys=False))
     print(summary.sentence())
-    print(f"{run_dir / 'fidelity.csv'}\n{run_dir / 'fidelity.md'}")
+    print(f"{run_dir / 'fidelity.csv'}\n{run_dir / 'fidelity.md'}\n{run_dir / 'fidelity.yaml'}")
     return 0
+
+
+def figures(s: evidence.FidelitySummary, agreement: list[float], budgets: dict, seeds: list[int]) -> dict:
+    """fidelity.yaml: the summary's numbers, for scripts (bench/evidence.py); NaN becomes null."""
+    def plain(v):
+        return None if v is None or not math.isfinite(v) else round(float(v), 6)
+
+    out = {k: (plain(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(s).items()}
+    out.update(budgets_epochs=budgets, seeds=len(seeds), epoch_agreement=[plain(t) for t in agreement],
+               trusted_from_epoch=evidence.earliest_trustworthy_epoch(agreement, TRUST_TAU))
+    return out
 
 
 def _fail(message: str) -> int:

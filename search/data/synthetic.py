@@ -16,6 +16,20 @@ behind the object (some striped like a textured object) and, a quarter of the ti
 pixel noise.  The object spans 40-60% of the image.  A plain object is
 painted in the mean of its two colours, so colour says nothing about texture once the stripes blur.
 
+What the set rewards, and why.  The set is a fixed task, drawn the same for every candidate; no
+candidate's scaling changes it, and its parameters follow from what a network must see (periods
+against Nyquist limits, object sizes), never from which scaling method wins.  Like natural images
+it holds cues at two scales, so no dimension is useless:
+
+* **resolution** pays for the texture half of each class: the stripe period (1.5-2.25 px at 32 px)
+  sits at the Nyquist limit of a 32 px input, so the texture becomes visible between about 32 and
+  48 px and gains nothing beyond the native 64 px.  From a 32 px base this is the strongest single
+  cue, so on the default grid resolution-heavy candidates are expected to lead: read a default
+  search's winner as a statement about this data as much as about the network;
+* **width and depth** pay for telling five shapes apart among clutter, occluders and striped
+  distractors (shape is half of each class at every resolution), and for combining shape with
+  texture over a receptive field the size of the object.
+
 Images are rendered in chunks, vectorised with torch over coordinate grids, from one seeded
 ``torch.Generator``: the same config gives the same bytes.
 """
