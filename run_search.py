@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import hydra
 
-from search.cli import check_group_choices, check_overrides
+from search.cli import check_command_line, parse_args
 from search.config import ConfigError, register
 
 register()
@@ -32,14 +33,17 @@ def main(cfg) -> int:
 
 
 def cli(argv: list[str] | None = None) -> None:
-    """The command line: check group options and overrides in one line, then let Hydra compose and run."""
+    """The command line: read it as Hydra does, check its overrides in one line, then let Hydra run."""
     argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     try:
-        check_group_choices(argv, CONF)
-        check_overrides(argv, CONF)
+        check_command_line(args, CONF)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if args.shell_completion and args.overrides[0].startswith("query="):
+        # The shell sets COMP_LINE, the line being completed; typed by hand, complete an empty line.
+        os.environ.setdefault("COMP_LINE", f"python {sys.argv[0]} ")
     sys.argv = [sys.argv[0], *argv]
     main()
 

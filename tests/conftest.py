@@ -44,12 +44,17 @@ def compose(*overrides, runs_dir, own_base: bool = False):
         return hydra_compose("config", overrides=[*tiny, f"runs_dir={runs_dir}", *overrides])
 
 
-def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
+def run_entry(*args, **kwargs) -> subprocess.CompletedProcess:
+    """`python run_search.py *args` as a user types it: no overrides added."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs_dir}", *overrides],
+        [sys.executable, str(ROOT / "run_search.py"), *args],
         capture_output=True, text=True, env=env, cwd=ROOT, **kwargs,
     )
+
+
+def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
+    return run_entry(*TINY, f"runs_dir={runs_dir}", *overrides, **kwargs)
 
 
 def popen_search(*overrides, runs, env=None, output: Path | None = None) -> subprocess.Popen:

@@ -69,7 +69,11 @@ def write_yaml(path: Path, data: dict) -> None:
 
 
 def log_to(path: Path) -> None:
-    """Append this process's log records to the run's log file (once per path)."""
+    """Append this process's log records, Optuna's among them, to the run's log file (once per path)."""
+    import optuna
+
+    optuna.logging.disable_default_handler()  # its records go to the handlers of the root logger instead:
+    optuna.logging.enable_propagation()  # the terminal in the project's format, and search.log
     root = logging.getLogger()
     if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
         return

@@ -7,14 +7,42 @@ from pathlib import Path
 import pandas as pd
 
 
+PLAN_ROWS = 30  # the most candidates print_plan lists; candidates.csv has them all
+
+
+def as_text(table: pd.DataFrame, formats: dict[str, str]) -> str:
+    """`table` as aligned text: each column in its format of `formats` (`d`: a whole number) or, if it
+    holds numbers, to 4 significant digits; "-" where a value is missing, text cut at 20 characters."""
+    def cell(value, spec: str | None) -> str:
+        if value is None or pd.isna(value):
+            return "-"
+        if spec == "d":
+            return str(int(value))
+        if spec or isinstance(value, float):
+            return format(value, spec or ".4g")
+        return str(value)[:20]
+
+    shown = pd.DataFrame({c: [cell(v, formats.get(c)) for v in table[c]] for c in table.columns})
+    return shown.to_string(index=False)
+
+
 def print_plan(table: pd.DataFrame, kept: int, cfg, run_dir: Path) -> None:
-    """The candidate table and one line on how many will be trained."""
-    print(table.drop(columns=["key", "base", "variant", "num_classes", "in_channels"]).to_string(index=False))
+    """The kept candidates' key figures and one line on how many will be trained (all in candidates.csv)."""
+    plan = table[table["kept"].astype(bool)].copy()
+    plan["MFLOPs"] = plan["fvcore_flops"].fillna(plan["flops"]).astype(float) / 1e6
+    shape = ["series", "phi", "depth", "width"] if cfg.series else ["alpha", "beta", "gamma"]
+    columns = [*shape, "resolution", "MFLOPs", "measured_ratio"]
+    formats = {"resolution": "d", "MFLOPs": ".1f", "measured_ratio": ".3f", "phi": ".3g"}
+    print(as_text(plan[columns].head(PLAN_ROWS), formats))
+    if len(plan) > PLAN_ROWS:
+        print(f"... and {len(plan) - PLAN_ROWS} more kept rows")
     if cfg.series:
-        print(f"{kept} distinct points in {len(cfg.series)} series; candidates.csv in {run_dir}")
+        print(f"{kept} distinct points in {len(cfg.series)} series")
+        print(f"every series point: {run_dir / 'candidates.csv'}")
     else:
         print(f"{kept} of {len(table)} grid points kept (measured FLOPs ratio within "
-              f"{cfg.search.flops_tolerance:.0%} of {cfg.search.target}); candidates.csv in {run_dir}")
+              f"{cfg.search.flops_tolerance:.0%} of {cfg.search.target})")
+        print(f"every grid point: {run_dir / 'candidates.csv'}")
 
 
 def margin_sentence(best: dict, run_dir: Path) -> str:
@@ -38,7 +66,7 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     shown["score"] = pd.to_numeric(shown["score"], errors="coerce")
     shown = shown.sort_values("score", ascending=False, na_position="last")
     columns = ["number", "state", "series", *params, "resolution", "measured_ratio", "score", "images_seen"]
-    print(shown[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(as_text(shown[columns], {"number": "d", "resolution": "d", "images_seen": "d"}))
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")

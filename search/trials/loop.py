@@ -9,6 +9,7 @@ import optuna
 import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from models import build_model, scaled_spec
 from search import storage, timing
@@ -86,7 +87,7 @@ def work(ctx: RunContext, total: int) -> None:
     overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
     grace = storage.heartbeat_grace(ctx.cfg)
     interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
-    with kept_ctrl_c():
+    with kept_ctrl_c(), logging_redirect_tqdm():  # log lines printed above the bars, which stay whole
         while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of,
                                              poll=ctx.cfg.storage.heartbeat_interval,
                                              max_attempts=ctx.cfg.search.max_attempts)):
