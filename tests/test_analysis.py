@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -144,15 +145,49 @@ def test_search_script_refuses_an_experiment(fig8_run, capsys):
     assert "is an experiment, not a search" in capsys.readouterr().err
 
 
-def test_report_gathers_figures_and_tables(search_run):
+def test_report_reads_like_a_report(search_run):
     search.main([str(search_run)])
     assert report.main([str(search_run)]) == 0
     text = (search_run / "report.md").read_text()
-    assert "![search](figures/search.png)" in text and "## Table: search" in text
-    assert "3 of" in text and "Best: alpha=" in text
-    page = (search_run / "report.html").read_text()  # self-contained: every image embedded
-    assert page.count("<img ") == len(list((search_run / "figures").glob("*.png"))) >= 1
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert headings == report.HEADINGS  # result, uncertainty, figures, then Optuna's diagnostics
+    assert "Best candidate: alpha=" in text and "Verdict: " in text and "3 of" in text
+    assert "Not measured" in text and f"python -m search.fidelity {search_run}" in text  # no fidelity.md yet
+    assert "### " + report.title_of("search") in text and report.CAPTIONS["search"] in text  # words, captioned
+    assert "## search" not in text and "(figures/search.png)" in text
+    assert "e+0" not in text and "e+1" not in text  # integers as integers
+    assert report.cell(12288.0, "images_seen") == "12288"
+    assert report.cell(0.2974, "score") == "29.7%" and report.cell(29.74, "accuracy") == "29.7%"
+    assert "%" in text.split("## Uncertainty")[0] and re.search(r"accuracy \d+\.\d%", text)
+    assert "| kept |" not in text and "not trained" not in text  # every tiny grid point was kept and trained
+    completed = (pd.read_csv(search_run / "trials.csv").state == "COMPLETE").sum()
+    assert completed < report.MIN_IMPORTANCE_TRIALS  # the tiny run: importance left out, saying why
+    assert "Parameter importance is left out: only" in text and "optuna_importance.png" not in text
+    assert "### Optimisation history" in text and report.CAPTIONS["optuna_history"] in text
+    page = (search_run / "report.html").read_text()  # self-contained: every image of report.md embedded
+    assert page.count("<img ") == text.count("](figures/") >= 2
     assert page.count('<img src="data:image/png;base64,') == page.count("<img ")
+    assert "<h2>Result</h2>" in page and "<table>" in page and "e+0" not in page.split("<img")[0]
+
+
+def test_report_takes_in_fidelity_and_counts_untried_points(search_run, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(search_run, tmp_path / "grid")
+    grid = pd.read_csv(copy / "candidates.csv")
+    outside = grid.assign(key=grid.key + "-far", kept=False)  # grid points the FLOPs filter dropped
+    pd.concat([grid, outside, outside.assign(key=outside.key + "2")]).to_csv(copy / "candidates.csv", index=False)
+    (copy / "fidelity.md").write_text("## How far to trust the ranking\n\nSome words.\n\n- Kendall tau: 0.8\n")
+    assert report.main([str(copy)]) == 0
+    text = (copy / "report.md").read_text()
+    assert "### How far to trust the ranking" in text and "Not measured" not in text
+    assert text.index("## Uncertainty") < text.index("Kendall tau") < text.index("## Scaling curves")
+    assert f"{2 * len(grid)} of {3 * len(grid)} grid points were not trained: outside the FLOPs" in text
+    assert "-far" not in text  # counted in one line, not listed
+    assert "<li>Kendall tau: 0.8</li>" in (copy / "report.html").read_text()
+    points = common.load_points(copy).assign(state="NOT RUN")
+    config = common.load_config(copy)
+    assert "kept but never tried" in report.not_run_line(config, points)
 
 
 @pytest.mark.parametrize("script", [fig3, fig4, fig8, table3, family], ids=lambda m: m.__name__)
