@@ -4,6 +4,9 @@ last attempt, a live worker whose trial was declared stale, two coordinators at 
 from __future__ import annotations
 
 import collections
+import os
+import signal
+import time
 
 import optuna
 import pandas as pd
@@ -16,7 +19,7 @@ from search.config import ConfigError
 from search.storage import heartbeat as hb
 from search.storage import queue
 from search.trials import loop
-from tests.conftest import compose
+from tests.conftest import ROOT, compose, popen_search, run_cli
 
 BROKEN = 24  # the resolution of exactly one TINY candidate (grid:d=1,w=1,r=1.5)
 
@@ -57,9 +60,82 @@ def test_a_candidate_that_always_crashes_fails_after_max_attempts_and_the_search
     assert len(pd.read_csv(out / "trials.csv")) == 2 + attempts
 
 
+FAULT = f"""
+import search.trials.loop as loop
+
+real = loop.train
+
+
+def train(model, train_data, *args, **kwargs):  # injected by the test: one candidate always runs out of memory
+    if train_data.images.shape[-1] == {BROKEN}:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+    return real(model, train_data, *args, **kwargs)
+
+
+loop.train = train
+"""
+
+
+def test_a_candidate_that_always_crashes_in_a_real_process(tmp_path):
+    """The same through the real command line: exit 0, the results written, the crash recorded."""
+    (tmp_path / "fault").mkdir()
+    (tmp_path / "fault" / "sitecustomize.py").write_text(FAULT)  # loaded by the interpreter at start
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(tmp_path / "fault"), str(ROOT)]))
+    proc = popen_search("name=crash", "search.pruner=none", "train.epochs=1", runs=tmp_path / "runs", env=env)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output[-2000:]
+    trials = pd.read_csv(tmp_path / "runs" / "crash" / "trials.csv")
+    broken = trials[trials.resolution == BROKEN]
+    assert list(broken.state) == ["FAIL", "FAIL"] and broken.failure.str.contains("CUDA out of memory").all()
+    assert (trials[trials.resolution != BROKEN].state == "COMPLETE").all()
+    assert (tmp_path / "runs" / "crash" / "best.yaml").is_file() and "CUDA out of memory" in output
+
+
 def test_max_attempts_must_be_positive(runs):
     with pytest.raises(ConfigError, match="search.max_attempts=0 must be > 0"):
         runner.run(compose("name=bad", "search.max_attempts=0", runs_dir=runs))
+
+
+def _wait_for_attempt_running(db, proc, attempt: int, timeout: float = 300) -> str:
+    """Block until the search in `proc` trains some candidate's `attempt`-th try; return its key."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, f"the search exited ({proc.returncode}) first: {proc.communicate()[0][-2000:]}"
+        if db.exists():
+            try:
+                running = optuna.load_study(study_name="killed", storage=f"sqlite:///{db}").get_trials(
+                    deepcopy=False, states=(TrialState.RUNNING,))
+            except Exception:  # noqa: BLE001 (the database is being created)
+                running = []
+            for t in running:
+                if t.user_attrs.get(queue.ATTEMPT_ATTR, 1) == attempt:
+                    return t.user_attrs["key"]
+        time.sleep(0.2)
+    raise AssertionError(f"no attempt {attempt} started within {timeout} s")
+
+
+def test_a_candidate_whose_process_is_killed_on_every_try_fails_for_good_and_the_search_finishes(tmp_path):
+    """Real processes on SQLite, as the kernel's OOM killer would do it: the search is SIGKILLed while it
+    trains one candidate, on its first and on its second (last) try; the next start fails that candidate
+    for good, trains the rest and writes the results."""
+    runs, args = tmp_path / "runs", ["name=killed", "search.pruner=none", "train.epochs=8", "search.max_attempts=2"]
+    db = runs / "killed" / "study.db"
+    victim = None
+    for attempt in (1, 2):
+        proc = popen_search(*args, runs=runs)
+        key = _wait_for_attempt_running(db, proc, attempt)
+        assert victim in (None, key)  # only the killed candidate has a second try
+        victim = key
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+
+    result = run_cli(*args, runs_dir=runs)
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = pd.read_csv(runs / "killed" / "trials.csv")
+    tries = trials[trials.key == victim]
+    assert list(tries.state) == ["FAIL", "FAIL"]  # two tries, the last failed for good: no third
+    assert (trials[trials.key != victim].state == "COMPLETE").all() and trials.key.nunique() == 3
+    assert (runs / "killed" / "best.yaml").is_file()
 
 
 def _study_with_one_claimed(tmp_path, attrs):
