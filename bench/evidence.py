@@ -82,7 +82,8 @@ def main(argv=None) -> int:
     print(f"\ndate: {datetime.date.today()}, {os.cpu_count()} cores, {cpu_model()}")
     print(f"search: {' '.join(search[1:])}")
     timing = f"{wall:.0f} s" if fresh else f"{wall:.0f} s (resumed: not the search's time)"
-    print(f"{'search wall time':34} {timing:>24}  goal <= {GOALS['wall']} s  {verdict(fresh and wall <= GOALS['wall'])}")
+    in_time = verdict(fresh and wall <= GOALS["wall"])
+    print(f"{'search wall time':34} {timing:>24}  goal <= {GOALS['wall']} s  {in_time}")
     print(f"{'best accuracy':34} {score:>24.3f}  goal >= {GOALS['best']:.2f}  {verdict(score >= GOALS['best'])}")
     print(f"{'kept candidates: states':34} {', '.join(f'{k} {v}' for k, v in trials.state.value_counts().items()):>24}")
     tau = f"{num(f['tau'])} [{num(f['tau_low'])}, {num(f['tau_high'])}]"
@@ -96,7 +97,8 @@ def main(argv=None) -> int:
           f"goal <= {100 * GOALS['regret']:g} point  {verdict(regret is not None and regret <= GOALS['regret'])}")
     agreement = ", ".join(num(t) for t in f["epoch_agreement"])
     print(f"{'epoch-to-final tau (proxy epochs)':34} {agreement:>24}  trusted from epoch {f['trusted_from_epoch']}")
-    print(f"{'best: margin over runner-up':34} {num(None if best.get('margin') is None else 100 * best['margin'], '.1f') + ' points':>24}  "
+    margin = num(None if best.get("margin") is None else 100 * best["margin"], ".1f") + " points"
+    print(f"{'best: margin over runner-up':34} {margin:>24}  "
           f"verdict {best.get('verdict')}")
     print(f"fidelity took {fidelity_wall:.0f} s; details in {run_dir / 'fidelity.md'}")
     return 0
