@@ -168,15 +168,18 @@ def save_figure(fig, run_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency); floats with 4 significant digits."""
-    def cell(v):
-        if pd.isna(v):
-            return ""
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+def plain_cell(value, column: str) -> str:
+    """A table cell: empty where missing, floats with 4 significant digits."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
+
+def to_markdown(table: pd.DataFrame, cell=plain_cell) -> str:
+    """A GitHub Markdown table (no extra dependency); each value written by `cell(value, column)`."""
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(cell(v, c) for c, v in zip(table.columns, row)) + " |"
+              for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 

@@ -93,13 +93,6 @@ def cell(value, column: str) -> str:
     return f"{value:.4g}"
 
 
-def table_markdown(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v, c) for c, v in zip(frame.columns, row)) + " |"
-              for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def trained_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Only the rows of points that were trained: kept by the FLOPs filter and with a trial."""
     if "kept" in frame:
@@ -190,7 +183,7 @@ def table_block(table: Path) -> list[str]:
     shown = trained_rows(frame)
     left = len(frame) - len(shown)
     caption = TABLE_CAPTION + (f" The {left} rows not trained are left out (counted under Result)." if left else "")
-    return [f"### Table: {title_of(table.stem)}", "", caption, "", table_markdown(shown), ""]
+    return [f"### Table: {title_of(table.stem)}", "", caption, "", common.to_markdown(shown, cell), ""]
 
 
 def diagnostics(figures: list[Path], completed: int) -> list[str]:

