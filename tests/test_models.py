@@ -164,3 +164,15 @@ def test_relu6_in_place_matches_torch_and_saves_less():
     torch_block[2] = torch.nn.ReLU6(inplace=True)
     one_activation = 4 * 8 * 16 * 16 * 4  # bytes
     assert saved_bytes(torch_block) - saved_bytes(ConvBNAct(8, 8, act="relu6")) == one_activation
+
+
+def test_conv_init_uses_the_fan_out_of_one_group():
+    """A depthwise 3x3 kernel feeds one output channel: He std sqrt(2/9), not sqrt(2/(9*channels))."""
+    torch.manual_seed(0)
+    model, _ = create("mobilenetv2", num_classes=10)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    depthwise = [m for m in convs if m.groups > 1 and m.groups == m.out_channels]
+    assert depthwise and len(depthwise) < len(convs)
+    for m in convs:
+        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+        assert m.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.15), m
