@@ -26,7 +26,7 @@ import yaml
 from analysis import common
 from search.results.summary import margin_sentence
 
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 1.5em}"
          "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}")
 MIN_IMPORTANCE_TRIALS = 5  # fANOVA on fewer completed trials ranks parameters by noise
 OPTUNA = ("optuna_history", "optuna_importance")

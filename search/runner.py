@@ -64,8 +64,8 @@ def run(cfg) -> int:
             if requeued:
                 log.info("re-queued %d candidate(s) interrupted in an earlier run", requeued)
         added = queue.enqueue_missing(ctx.study, kept, ctx.params_of)
-        log.info("study %r: %d candidate(s) queued now, %d in total; storage %s",
-                 cfg.name, added, len(kept), storage.storage_hint(cfg, run_dir))
+        log.info("study %r: %d candidate(s) queued now, %d in total", cfg.name, added, len(kept))
+        log.info("storage: %s", storage.storage_hint(cfg, run_dir))
     pool = workers.start(cfg, len(kept), ctx.ranges) if cfg.search.workers > 1 else []
     work(ctx, len(kept))
     while cfg.search.role == "worker" and queue.unsettled(ctx.study, keys):  # a resumed study's coordinator is late

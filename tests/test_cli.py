@@ -89,11 +89,14 @@ def test_plan_is_short_and_clean(tiny_run):
         assert len(line) <= 100 and "NaN" not in line and "<NA>" not in line, line
 
 
-def test_summary_prints_whole_numbers_as_integers(tiny_run):
+def test_summary_prints_whole_numbers_as_integers_within_80_columns(tiny_run):
     result, _ = tiny_run
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["number", "state"])
     header = lines[start].split()
+    assert "series" not in header  # a grid search: every row's series is "grid"
+    for line in lines[start:]:  # the table and the margin sentence; the two lines ending in a path may be longer
+        assert len(line) <= 80 or line.startswith(("best: ", "done in ")), line
     for line in lines[start + 1:start + 4]:
         row = dict(zip(header, line.split()))
-        assert row["images_seen"].isdigit() and row["number"].isdigit() and row["resolution"].isdigit(), line
+        assert row["images"].isdigit() and row["number"].isdigit() and row["resolution"].isdigit(), line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -65,10 +67,13 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     shown = trials[trials.state != "FAIL"].copy()
     shown["score"] = pd.to_numeric(shown["score"], errors="coerce")
     shown = shown.sort_values("score", ascending=False, na_position="last")
-    columns = ["number", "state", "series", *params, "resolution", "measured_ratio", "score", "images_seen"]
-    print(as_text(shown[columns], {"number": "d", "resolution": "d", "images_seen": "d"}))
+    series = ["series"] if shown["series"].nunique() > 1 else []  # a plain grid search: all "grid"
+    columns = ["number", "state", *series, *params, "resolution", "measured_ratio", "score", "images_seen"]
+    table = shown[columns].rename(columns={"images_seen": "images"})  # 80 columns hold the grid's table
+    print(as_text(table, {"number": "d", "resolution": "d", "images": "d"}))
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")
-        print(margin_sentence(best, run_dir))
+        print(textwrap.fill(margin_sentence(best, run_dir), shutil.get_terminal_size().columns - 1,
+                            break_long_words=False, break_on_hyphens=False))
     print(f"done in {seconds:.0f} s; results in {run_dir}")

@@ -14,7 +14,6 @@ import time
 from typing import Callable
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from search.storage import queue
@@ -24,7 +23,7 @@ HEARTBEAT_ATTR = "heartbeat"  # user attr (journal storage): time.time() of the 
 
 def record(storage, trial_id: int) -> None:
     """Say that the process working on trial `trial_id` is alive."""
-    if is_heartbeat_enabled(storage):
+    if queue.keeps_heartbeats(storage):
         storage.record_heartbeat(trial_id)
     else:
         storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
@@ -68,8 +67,11 @@ def stale_trials(study: optuna.Study, storage, grace: float) -> list[FrozenTrial
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
         return []
-    if is_heartbeat_enabled(storage):
-        stale = set(storage._get_stale_trial_ids(study._study_id))  # noqa: SLF001 (Optuna's own check)
+    if queue.keeps_heartbeats(storage):
+        # Optuna's own check, in the database's clock. Its public wrapper, optuna.storages.fail_stale_trials,
+        # fails the trials first, and a finished trial's attrs cannot change: the reason and the
+        # attempts-used-up flag (queue.requeue) must be written before the transition.
+        stale = set(storage._get_stale_trial_ids(study._study_id))  # noqa: SLF001
         return [t for t in running if t._trial_id in stale]
     now = time.time()
     return [t for t in running if now - _last_beat(t) > grace]
@@ -98,7 +100,7 @@ def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[
 def claim_next(study: optuna.Study, storage, grace: float | None, params_of, poll: float,
                max_attempts: int | None = None) -> optuna.Trial | None:
     """Claim a queued trial; while others still run, wait for them (or for them to go stale)."""
-    first_beat = storage.record_heartbeat if is_heartbeat_enabled(storage) else None
+    first_beat = storage.record_heartbeat if queue.keeps_heartbeats(storage) else None
     while True:
         if grace is not None:
             retry_stale(study, storage, grace, params_of, max_attempts)

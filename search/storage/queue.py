@@ -16,7 +16,6 @@ from typing import Callable
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from search.record import CANDIDATE_COLUMNS
@@ -28,6 +27,13 @@ DUPLICATE = "duplicate enqueue"  # failure of a WAITING trial that a second coor
 METRIC = "accuracy"  # the objective: validation accuracy (0..1), maximised
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
+
+
+def keeps_heartbeats(storage) -> bool:
+    """Whether `storage` records heartbeats itself: an RDBStorage (or Optuna's cache around one)
+    opened with `heartbeat_interval`. Public methods only, where Optuna's own check is private."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
 PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
 
 
@@ -79,7 +85,7 @@ def fail_duplicates(study: optuna.Study, storage, trials: list | None = None) ->
         if t.state != TrialState.WAITING or first.get(t.user_attrs.get(KEY_ATTR), t.number) >= t.number:
             continue
         try:
-            if is_heartbeat_enabled(storage):  # RDBStorage never calls a RUNNING trial without one stale
+            if keeps_heartbeats(storage):  # RDBStorage never calls a RUNNING trial without one stale
                 storage.record_heartbeat(t._trial_id)  # noqa: SLF001
             if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):  # noqa: SLF001
                 continue
