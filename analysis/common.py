@@ -24,6 +24,7 @@ import yaml  # noqa: E402
 from models import build_model, scaled_resolution, scaled_spec  # noqa: E402
 from models.macs import conv_linear_macs  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
+from search.config import ConfigError, use_base_table  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -39,7 +40,9 @@ def load_config(run_dir: Path) -> dict:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise RunError(f"{run_dir} has no config.yaml: is it a folder written by run_search.py?")
-    return yaml.safe_load(path.read_text())
+    config = yaml.safe_load(path.read_text())
+    use_base_table(config.get("base") or {})  # a base given as a stage table: known by name from here on
+    return config
 
 
 def load_points(run_dir: Path) -> pd.DataFrame:
@@ -273,6 +276,6 @@ def main_guard(fn, argv=None) -> int:
     """Run an analysis main; a bad run folder gets one line and exit code 2."""
     try:
         return fn(argv)
-    except RunError as e:
+    except (RunError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.spec import NetSpec, Stage
+from models.spec import NetSpec, Stage, spec_from_table
 
 
 def _mbconv(channels, repeats, stride, kernel, expand, se_ratio=0.0):
@@ -77,6 +77,22 @@ RESNET50 = NetSpec(
 BASES: dict[str, NetSpec] = {
     spec.name: spec for spec in (MOBILENETV1, MOBILENETV2, RESNET18, RESNET50, EFFICIENTNET_B0)
 }
+
+
+BUILT_IN = frozenset(BASES)
+
+
+def register(name: str, table, where: str = "base.spec") -> NetSpec:
+    """Make a stage table written as data (models.spec.spec_from_table) a base under `name`, so every
+    lookup by name (candidates, workers, analysis) finds it. The same table again is a no-op; a
+    built-in name, or a name already registered with another table, is a ValueError."""
+    spec = spec_from_table(name, table, where)
+    if name in BUILT_IN:
+        raise ValueError(f"base.name={name!r} is a built-in base: give your stage table another name")
+    if BASES.get(name, spec) != spec:
+        raise ValueError(f"base.name={name!r} is already registered with another stage table")
+    BASES[name] = spec
+    return spec
 
 
 def get_base(name: str) -> NetSpec:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from models.scaling import round_filters, round_repeats
 
@@ -90,3 +91,75 @@ def for_variant(spec: NetSpec, variant: str) -> NetSpec:
     if variant == "small":
         return dataclasses.replace(spec, stem_stride=1, stem_kernel=min(spec.stem_kernel, 3))
     raise ValueError(f"variant={variant!r} is not one of: {', '.join(VARIANTS)}")
+
+
+STRIDES = (1, 2)
+
+
+def spec_from_table(name: str, table: Mapping[str, Any], where: str = "base.spec") -> NetSpec:
+    """A NetSpec from a stage table written as data (YAML): NetSpec's fields, `stages` a list of
+    Stage fields. Every problem is a one-line ValueError naming its place, e.g.
+    `base.spec.stages[2].repeats=0 must be >= 1`."""
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a mapping of NetSpec fields, not {type(table).__name__}")
+    fields = {f.name for f in dataclasses.fields(NetSpec)} - {"name"}
+    _known_keys(table, fields, where)
+    stages = table.get("stages")
+    if not isinstance(stages, (list, tuple)) or not stages:
+        raise ValueError(f"{where}.stages must be a non-empty list of stages")
+    stage_fields = {f.name for f in dataclasses.fields(Stage)}
+    parsed = []
+    for i, stage in enumerate(stages):
+        at = f"{where}.stages[{i}]"
+        if not isinstance(stage, Mapping):
+            raise ValueError(f"{at} must be a mapping of {', '.join(sorted(stage_fields))}")
+        _known_keys(stage, stage_fields, at)
+        missing = [k for k in ("block", "channels", "repeats", "stride") if k not in stage]
+        if missing:
+            raise ValueError(f"{at} lacks {', '.join(missing)}")
+        if stage["block"] not in BLOCK_KINDS:
+            raise ValueError(f"{at}.block={stage['block']!r} is not one of: {', '.join(BLOCK_KINDS)}")
+        parsed.append(Stage(**dict(stage)))
+    if "stem_channels" not in table:
+        raise ValueError(f"{where} lacks stem_channels")
+    if table.get("activation", "relu") not in ACTIVATIONS:
+        raise ValueError(f"{where}.activation={table['activation']!r} is not one of: {', '.join(ACTIVATIONS)}")
+    spec = NetSpec(name=name, **{**dict(table), "stages": tuple(parsed)})
+    check_spec(spec, where)
+    return spec
+
+
+def check_spec(spec: NetSpec, where: str = "base.spec") -> None:
+    """Values a network cannot be built from; a ValueError names the first (built-in bases pass too)."""
+    def need(ok: bool, key: str, value, valid: str) -> None:
+        if not ok:
+            raise ValueError(f"{where}.{key}={value!r} {valid}")
+
+    def integer(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key in ("stem_channels", "stem_kernel", "stem_stride", "resolution"):
+        value = getattr(spec, key)
+        need(integer(value) and value >= 1, key, value, "must be a whole number >= 1")
+    need(integer(spec.head_channels) and spec.head_channels >= 0, "head_channels", spec.head_channels,
+         "must be a whole number >= 0 (0: no head conv)")
+    for key in ("dropout", "drop_path_rate"):
+        value = getattr(spec, key)
+        need(isinstance(value, (int, float)) and 0 <= value < 1, key, value, "must be in [0, 1)")
+    for i, stage in enumerate(spec.stages):
+        at = f"stages[{i}]"
+        for key in ("channels", "repeats", "kernel", "expand"):
+            value = getattr(stage, key)
+            need(integer(value) and value >= 1, f"{at}.{key}", value, "must be a whole number >= 1")
+        need(stage.stride in STRIDES, f"{at}.stride", stage.stride, f"must be one of: {', '.join(map(str, STRIDES))}")
+        need(stage.kernel % 2 == 1, f"{at}.kernel", stage.kernel, "must be odd (same padding)")
+        need(isinstance(stage.se_ratio, (int, float)) and 0 <= stage.se_ratio < 1, f"{at}.se_ratio",
+             stage.se_ratio, "must be in [0, 1)")
+    need(spec.total_stride <= spec.resolution, "resolution", spec.resolution,
+         f"is smaller than the total stride {spec.total_stride}: the last feature map would be empty")
+
+
+def _known_keys(table: Mapping, valid: set, where: str) -> None:
+    unknown = [k for k in table if k not in valid]
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]} is not a field: expected one of {', '.join(sorted(valid))}")

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from models import BASES, VARIANTS
+from models.bases import register as register_base
 from search.data import DataConfig
 
 PRUNERS = ("median", "none", "halving", "hyperband")
@@ -41,6 +43,7 @@ class BaseConfig:
     depth: float = 1.0  # proxy base depth multiplier; a candidate's d is depth * alpha
     width: float = 0.5  # proxy base width multiplier; a candidate's w is width * beta
     resolution_divisor: int = 1  # candidate input sizes are rounded to a multiple of this
+    spec: Any = None  # your own base as a stage table (models/spec.py NetSpec fields; README "Scale your own network")
 
 
 @dataclass
@@ -194,12 +197,24 @@ def _check_run_folder(cfg) -> None:
         ) from None
 
 
+def use_base_table(base) -> None:
+    """Register `base.spec`, a stage table given in the config, as the base `base.name` (a no-op
+    without one); `base` is the config's base group or its dict from a run's config.yaml."""
+    table = base.get("spec")
+    try:
+        if table is not None:
+            register_base(base["name"], OmegaConf.to_container(table) if OmegaConf.is_config(table) else table)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def validate(cfg) -> None:
     """Check what the types allow but the search cannot use; raise ConfigError on the first problem."""
     if not _RUN_NAME.match(str(cfg.name)) or ".." in str(cfg.name):
         raise ConfigError(
             f"name={cfg.name!r} must be a plain folder name (letters, digits, . _ = , + -) inside {cfg.runs_dir}/"
         )
+    use_base_table(cfg.base)
     _choice("base.name", cfg.base.name, BASES)
     _choice("base.variant", cfg.base.variant, VARIANTS)
     for key in ("resolution", "depth", "width", "resolution_divisor"):

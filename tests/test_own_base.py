@@ -1,0 +1,101 @@
+"""A base written as a stage table in YAML, from a user's own config folder: checked, searched, analysed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+import models.bases
+from analysis import common
+from models import scaled_spec
+from models.bases import BASES
+from models.complexity import measure_spec
+from models.spec import spec_from_table
+from tests.conftest import ROOT, TINY, run_entry
+
+USER_CONF = ROOT / "examples" / "own_base"  # holds base/tinynet.yaml
+OWN = ["--config-dir", str(USER_CONF), "base=tinynet", *(a for a in TINY if not a.startswith("base="))]
+
+
+def as_yaml_table(spec) -> dict:
+    """A built-in spec written out as a user would write it in YAML, and read back."""
+    table = dataclasses.asdict(spec)
+    del table["name"]
+    return yaml.safe_load(yaml.safe_dump(table))
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "efficientnet_b0", "resnet50"])
+def test_a_yaml_copy_of_a_built_in_base_counts_the_same(name):
+    built_in = BASES[name]
+    copy = spec_from_table(f"{name}_copy", as_yaml_table(built_in))
+    assert dataclasses.replace(copy, name=name) == built_in
+    ours, theirs = measure_spec(copy, 64, 10), measure_spec(built_in, 64, 10)
+    assert (ours.params, ours.fvcore_flops, ours.activations) == (theirs.params, theirs.fvcore_flops, theirs.activations)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t["stages"][1].update(repeats=0), "base.spec.stages[1].repeats=0 must be a whole number >= 1"),
+    (lambda t: t["stages"][0].update(block="fancy"), "base.spec.stages[0].block='fancy' is not one of: ds, mbconv"),
+    (lambda t: t["stages"][2].update(stride=3), "base.spec.stages[2].stride=3 must be one of: 1, 2"),
+    (lambda t: t["stages"][2].update(width=2), "base.spec.stages[2].width is not a field: expected one of block,"),
+    (lambda t: t.update(resolution=4), "base.spec.resolution=4 is smaller than the total stride 8"),
+    (lambda t: t.pop("stem_channels"), "base.spec lacks stem_channels"),
+    (lambda t: t.update(stages=[]), "base.spec.stages must be a non-empty list"),
+])
+def test_a_bad_stage_table_names_the_stage_and_field(change, message):
+    table = yaml.safe_load((USER_CONF / "base" / "tinynet.yaml").read_text())["spec"]
+    change(table)
+    with pytest.raises(ValueError) as error:
+        spec_from_table("tinynet", table)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_every_built_in_base_passes_the_stage_table_checks():
+    for name, spec in BASES.items():
+        assert spec_from_table(name, as_yaml_table(spec), where=name) == spec
+
+
+def test_a_bad_stage_table_on_the_command_line_is_one_line_and_writes_nothing(runs):
+    result = run_entry(*OWN, "base.spec.stages.1.stride=3", f"runs_dir={runs}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "error: base.spec.stages[1].stride=3 must be one of: 1, 2\n"
+    assert not runs.exists()
+
+
+def test_a_built_in_name_cannot_be_redefined(runs):
+    result = run_entry(*OWN, "base.name=resnet18", f"runs_dir={runs}")
+    assert result.returncode == 2 and "is a built-in base: give your stage table another name" in result.stderr
+
+
+def test_a_yaml_base_from_a_user_folder_dry_runs_searches_and_is_analysed(runs, monkeypatch):
+    dry = run_entry(*OWN, "search.dry_run=true", "name=dry", f"runs_dir={runs}")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    planned = pd.read_csv(runs / "dry" / "candidates.csv")
+    assert (planned.base == "tinynet").all() and planned.kept.any()
+
+    search = run_entry(*OWN, "train.epochs=1", "name=own", f"runs_dir={runs}")
+    assert search.returncode == 0, search.stderr[-2000:]
+    trials = pd.read_csv(runs / "own" / "trials.csv")
+    assert (trials.state == "COMPLETE").sum() >= 2 and trials.score.between(0, 1).all()
+    assert (runs / "own" / "best.yaml").is_file()
+
+    # Fresh processes know tinynet only from the run's config.yaml: the fidelity check trains it again.
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for command in (["search.fidelity", "--seeds", "1", "--factor", "2", "--top-k", "1"], ["analysis.report"]):
+        done = subprocess.run([sys.executable, "-m", command[0], str(runs / "own"), *command[1:]],
+                              capture_output=True, text=True, env=env, cwd=ROOT)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "tinynet" in (runs / "own" / "report.md").read_text()
+    assert (runs / "own" / "fidelity.csv").is_file()
+
+    monkeypatch.setattr(models.bases, "BASES", dict(BASES))  # this process's registry, restored after
+    with pytest.raises(ValueError, match="base='tinynet' is not one of"):
+        scaled_spec("tinynet")
+    common.load_config(runs / "own")  # what every analysis script reads first
+    assert scaled_spec("tinynet").stem_channels == 16
