@@ -25,8 +25,8 @@ def table(points: pd.DataFrame) -> pd.DataFrame:
     first = members.iloc[0]
     alpha, beta, gamma = (float(first[k]) for k in ("alpha", "beta", "gamma"))
     phis = [round(p, 6) for p in members.phi]
-    full = pd.DataFrame(family_table(first.base, alpha, beta, gamma, int(max(phis))))
-    full = full[full.phi.isin(phis)].rename(columns={"params": "params_full", "flops": "flops_full",
+    full = pd.DataFrame(family_table(first.base, alpha, beta, gamma, sorted(set(phis))))
+    full = full.rename(columns={"params": "params_full", "flops": "flops_full",
                                                     "activations": "activations_full", "resolution": "resolution_full"})
     proxy = members[PROXY].rename(columns={c: f"{c}_proxy" for c in PROXY if c != "phi"})
     return full.merge(proxy, on="phi", how="left").assign(alpha=alpha, beta=beta, gamma=gamma)

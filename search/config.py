@@ -62,7 +62,8 @@ class SearchConfig:
     tolerance: float = 0.05  # keep grid points with |alpha * beta^2 * gamma^2 - target| <= tolerance
     flops_tolerance: float = 0.15  # then keep those whose measured FLOPs ratio is within target * (1 +- this)
     max_candidates: Optional[int] = None  # cap on kept candidates, closest measured ratio first (None = all)
-    phi_max: int = 4  # best.yaml lists the family phi = 1..phi_max
+    phi_min: int = 0  # best.yaml lists the family phi = phi_min..phi_max (phi < 0: smaller than the base)
+    phi_max: int = 4
     seeds: int = 1  # proxy trainings per candidate (score = mean); the pruner watches the first
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
@@ -198,8 +199,7 @@ def _check_run_folder(cfg) -> None:
 
 
 def use_base_table(base) -> None:
-    """Register `base.spec`, a stage table given in the config, as the base `base.name` (a no-op
-    without one); `base` is the config's base group or its dict from a run's config.yaml."""
+    """Register `base.spec` (a stage table; the base group or its dict in config.yaml) as base `base.name`."""
     table = base.get("spec")
     try:
         if table is not None:
@@ -239,6 +239,8 @@ def validate(cfg) -> None:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
     for key in ("phi_max", "seeds", "max_attempts"):
         _positive(f"search.{key}", getattr(s, key))
+    if s.phi_min > s.phi_max:
+        raise ConfigError(f"search.phi_min={s.phi_min} must be <= search.phi_max={s.phi_max}")
     if s.pruner_startup_trials < 0 or s.pruner_warmup_epochs < 0:
         raise ConfigError(
             f"search.pruner_startup_trials={s.pruner_startup_trials} and "

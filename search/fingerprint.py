@@ -36,7 +36,7 @@ def score_settings(cfg) -> dict:
     """The subset of the config that changes a candidate's score (or which candidates the study holds)."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     return {
-        "base": c["base"],
+        "base": {k: v for k, v in c["base"].items() if v is not None or k != "spec"},  # as recorded before base.spec
         "data": c["data"],
         "train": {k: v for k, v in c["train"].items() if k not in UNSCORED_TRAIN},
         "search": {k: c["search"][k] for k in GRID},

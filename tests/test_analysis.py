@@ -55,7 +55,7 @@ def fig8_run(runs):
 
 @pytest.fixture(scope="module")
 def family_run(runs):
-    return experiment_run(runs, "family", "series.family.phi=[0,1,2]")
+    return experiment_run(runs, "family", "series.family.phi=[-1,0,1,2]")  # -1: smaller than the base
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +115,8 @@ def test_fig3_and_fig4_tables(fig8_run):
 def test_family_table_has_the_full_size_and_proxy_columns(family_run):
     assert family.main([str(family_run)]) == 0
     table = outputs(family_run, "family")
-    assert table.phi.tolist() == [0, 1, 2]
-    assert table.flops_full.iloc[0] == pytest.approx(0.3008e9, rel=0.001)  # MobileNetV2 at 224 px
+    assert table.phi.tolist() == [-1, 0, 1, 2]
+    assert table.flops_full.iloc[1] == pytest.approx(0.3008e9, rel=0.001)  # MobileNetV2 at 224 px
     assert (table.flops_full.diff().dropna() > 0).all() and (table.flops_proxy.diff().dropna() > 0).all()
     assert set(table.state_proxy) == {"COMPLETE"}
 

@@ -27,6 +27,9 @@ CASES = [
     (["search.alpha.min=0.5"], "search.alpha.min=0.5 must be >= 1"),
     (["search.beta.min=1.4", "search.beta.max=1.2"], "search.beta.min=1.4 is larger than search.beta.max=1.2"),
     (["search.gamma.step=0"], "search.gamma.step=0.0 must be > 0"),
+    (["search.phi_min=5"], "search.phi_min=5 must be <= search.phi_max=4"),
+    (["base.spec={{stem_channels: 8, stages: [{{block: ds, channels: 8, repeats: 1, stride: 5}}]}}"],  # str.format
+     "base.spec.stages[0].stride=5 must be one of: 1, 2"),
     (["search.alpha.step=-0.5"], "search.alpha.step=-0.5 must be > 0"),
     (["search.tolerance=-0.1"], "search.tolerance=-0.1 must be >= 0"),
     (["search.tolerance=0", "search.beta.max=1", "search.gamma.max=1", "search.alpha.max=1.5", "search.alpha.step=0.5"],

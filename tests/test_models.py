@@ -12,6 +12,7 @@ from models import BASES, create, for_variant, get_base, round_filters, round_re
 from models.blocks import ConvBNAct, DropPath, ReLU6
 from models.reference import PUBLISHED
 from models.zoo import zoo_rows
+from search.results.tables import family_table
 
 
 @pytest.mark.parametrize(
@@ -176,3 +177,13 @@ def test_conv_init_uses_the_fan_out_of_one_group():
     for m in convs:
         fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
         assert m.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.15), m
+
+
+def test_a_family_below_the_base_keeps_the_rounding_rules():
+    """phi < 0 shrinks all three dimensions (search.phi_min); rounding keeps every count >= its floor."""
+    rows = family_table("mobilenetv2", 1.2, 1.1, 1.15, range(-2, 2))
+    assert [r["phi"] for r in rows] == [-2, -1, 0, 1]
+    flops = [r["flops"] for r in rows]
+    assert flops == sorted(flops) and len(set(flops)) == 4  # strictly smaller below phi = 0
+    assert [r["resolution"] for r in rows] == [scaled_resolution(224, 1.15**phi) for phi in range(-2, 2)]
+    assert rows[0]["d"] == pytest.approx(1.2**-2, abs=1e-4) and rows[0]["w"] == pytest.approx(1.1**-2, abs=1e-4)

@@ -32,11 +32,12 @@ def seed_list(value) -> list:
     return [] if value is None or isinstance(value, float) else list(value)
 
 
-def family_table(base_name: str, alpha: float, beta: float, gamma: float, phi_max: int) -> list[dict]:
-    """The full-size base scaled by d = alpha^phi, w = beta^phi, r = gamma^phi (paper's Table 2)."""
+def family_table(base_name: str, alpha: float, beta: float, gamma: float, phis) -> list[dict]:
+    """The full-size base scaled by d = alpha^phi, w = beta^phi, r = gamma^phi (paper's Table 2), one
+    row per phi; phi < 0 gives networks smaller than the base, under the same rounding rules."""
     spec = get_base(base_name)
     rows = []
-    for phi in range(0, phi_max + 1):
+    for phi in phis:
         d, w, r = alpha**phi, beta**phi, gamma**phi
         res = scaled_resolution(spec.resolution, r)
         c = measure(base_name, round(d, 10), round(w, 10), res)
@@ -72,5 +73,5 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
             resolution=int(best.resolution), params=int(best.params), flops=int(best.flops),
         ),
         family_note=f"{cfg.base.name} at its native resolution, 1000 classes, scaled by alpha^phi, beta^phi, gamma^phi",
-        family=family_table(cfg.base.name, alpha, beta, gamma, cfg.search.phi_max),
+        family=family_table(cfg.base.name, alpha, beta, gamma, range(cfg.search.phi_min, cfg.search.phi_max + 1)),
     )
