@@ -21,10 +21,11 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from models import build_model, scaled_resolution, scaled_spec  # noqa: E402
+from models import BUILDERS, make, native_resolution, scaled_resolution, scaled_spec  # noqa: E402
+from models.complexity import measure  # noqa: E402
 from models.macs import conv_linear_macs  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
-from search.config import ConfigError, use_base_table  # noqa: E402
+from search.config import ConfigError, use_own_base  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -41,7 +42,7 @@ def load_config(run_dir: Path) -> dict:
     if not path.is_file():
         raise RunError(f"{run_dir} has no config.yaml: is it a folder written by run_search.py?")
     config = yaml.safe_load(path.read_text())
-    use_base_table(config.get("base") or {})  # a base given as a stage table: known by name from here on
+    use_own_base(config.get("base") or {})  # a base given as a stage table: known by name from here on
     return config
 
 
@@ -68,9 +69,10 @@ def completed(points: pd.DataFrame) -> pd.DataFrame:
 
 def full_size_gflops(base: str, d: float, w: float, r: float) -> float:
     """GFLOPs of the full-size ImageNet network at this scaling (what the paper's axes show)."""
-    spec = scaled_spec(base, d, w, "imagenet")
-    resolution = scaled_resolution(spec.resolution, r)  # half up, as the model code rounds
-    return conv_linear_macs(spec, resolution) / 1e9
+    resolution = scaled_resolution(native_resolution(base), r)  # half up, as the model code rounds
+    if base in BUILDERS:  # no stage table: fvcore's cached count of the built network
+        return measure(base, d, w, resolution).flops / 1e9
+    return conv_linear_macs(scaled_spec(base, d, w, "imagenet"), resolution) / 1e9
 
 
 def measure_latency(points: pd.DataFrame, run_dir: Path, device: str = "cpu", batch: int = 1, repeats: int = 10) -> pd.DataFrame:
@@ -103,8 +105,7 @@ def _measure_all(todo: list, device: str, batch: int, repeats: int) -> list[dict
 
 
 def _latency_ms(rec, device: str, batch: int, repeats: int) -> float:
-    spec = scaled_spec(rec.base, rec.depth, rec.width, rec.variant)
-    model = build_model(spec, int(rec.num_classes), int(rec.in_channels)).to(device).eval()
+    model = make(rec.base, rec.depth, rec.width, rec.variant, int(rec.num_classes), int(rec.in_channels)).to(device).eval()
     x = torch.randn(batch, int(rec.in_channels), int(rec.resolution), int(rec.resolution), device=device)
     times = []
     with torch.inference_mode():

@@ -18,7 +18,7 @@ from fvcore.nn.jit_handles import (
     matmul_flop_jit,
 )
 
-from models import NetSpec, build_model, scaled_spec
+from models import BUILDERS, NetSpec, build_model, make, scaled_spec
 
 # The multiply-add ops of conv / linear layers: traced op -> (fvcore's name for it, flop handle).
 MULTIPLY_ADD_HANDLES = {
@@ -87,7 +87,15 @@ def measure(
     variant: str = "imagenet",
 ) -> Complexity:
     """Complexity of `base` scaled by (depth, width) at `resolution`."""
+    if base in BUILDERS:
+        return _measure_built(base, depth, width, resolution, num_classes, in_channels)
     return measure_spec(scaled_spec(base, depth, width, variant), resolution, num_classes, in_channels)
+
+
+@functools.lru_cache(maxsize=None)
+def _measure_built(base: str, depth: float, width: float, resolution: int, num_classes: int, in_channels: int):
+    """A builder's network has no stage table to key on: cached by its arguments (one process, one builder per name)."""
+    return count(make(base, depth, width, num_classes=num_classes, in_channels=in_channels), resolution, in_channels)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,8 +1,6 @@
-"""The structured config schema of `run_search.py`, and the checks Hydra's types cannot express.
-
-(The command-line checks that run before Hydra composes are in search/cli.py.)
-
-Every field is documented where it is defined; the YAML files under conf/ only choose values.
+"""The structured config schema of `run_search.py`, and the checks Hydra's types cannot express
+(those of the command line, before Hydra composes, are in search/cli.py). Every field is documented
+where it is defined; the YAML files under conf/ only choose values.
 """
 
 from __future__ import annotations
@@ -19,8 +17,8 @@ from typing import Any, Dict, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from models import BASES, VARIANTS
-from models.bases import register as register_base
+from models import BASES, BUILDERS, VARIANTS
+from models.own import register_own
 from search.data import DataConfig
 
 PRUNERS = ("median", "none", "halving", "hyperband")
@@ -44,6 +42,7 @@ class BaseConfig:
     width: float = 0.5  # proxy base width multiplier; a candidate's w is width * beta
     resolution_divisor: int = 1  # candidate input sizes are rounded to a multiple of this
     spec: Any = None  # your own base as a stage table (models/spec.py NetSpec fields; README "Scale your own network")
+    builder: Optional[str] = None  # or any PyTorch network: module:function or file.py:function (models/own.py)
 
 
 @dataclass
@@ -198,12 +197,13 @@ def _check_run_folder(cfg) -> None:
         ) from None
 
 
-def use_base_table(base) -> None:
-    """Register `base.spec` (a stage table; the base group or its dict in config.yaml) as base `base.name`."""
+def use_own_base(base) -> None:
+    """Register the base group's `spec` or `builder` (models/own.py) as base `base.name`; `base` is
+    the config's base group or its dict in a run's config.yaml."""
     table = base.get("spec")
     try:
-        if table is not None:
-            register_base(base["name"], OmegaConf.to_container(table) if OmegaConf.is_config(table) else table)
+        register_own(base["name"], OmegaConf.to_container(table) if OmegaConf.is_config(table) else table,
+                     base.get("builder"), base["resolution"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
@@ -214,8 +214,8 @@ def validate(cfg) -> None:
         raise ConfigError(
             f"name={cfg.name!r} must be a plain folder name (letters, digits, . _ = , + -) inside {cfg.runs_dir}/"
         )
-    use_base_table(cfg.base)
-    _choice("base.name", cfg.base.name, BASES)
+    use_own_base(cfg.base)
+    _choice("base.name", cfg.base.name, [*BASES, *BUILDERS])
     _choice("base.variant", cfg.base.variant, VARIANTS)
     for key in ("resolution", "depth", "width", "resolution_divisor"):
         _positive(f"base.{key}", getattr(cfg.base, key))

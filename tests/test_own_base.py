@@ -1,4 +1,5 @@
-"""A base written as a stage table in YAML, from a user's own config folder: checked, searched, analysed."""
+"""Bases of your own from a user's config folder, a stage table in YAML or a PyTorch builder: checked,
+searched and analysed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from models.spec import spec_from_table
 from tests.conftest import ROOT, TINY, run_entry
 
 USER_CONF = ROOT / "examples" / "own_base"  # holds base/tinynet.yaml
-OWN = ["--config-dir", str(USER_CONF), "base=tinynet", *(a for a in TINY if not a.startswith("base="))]
+NOT_TINYS_BASE = [a for a in TINY if not a.startswith("base=")]
+OWN = ["--config-dir", str(USER_CONF), "base=tinynet", *NOT_TINYS_BASE]
+BUILT = ["--config-dir", str(ROOT / "examples" / "own_network"), "base=plaincnn", *NOT_TINYS_BASE]  # net.py:build
 
 
 def as_yaml_table(spec) -> dict:
@@ -99,3 +102,55 @@ def test_a_yaml_base_from_a_user_folder_dry_runs_searches_and_is_analysed(runs, 
         scaled_spec("tinynet")
     common.load_config(runs / "own")  # what every analysis script reads first
     assert scaled_spec("tinynet").stem_channels == 16
+
+
+def run_module(module: str, *args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+
+
+def test_a_python_builder_outside_the_package_dry_runs_searches_and_is_analysed(runs):
+    dry = run_entry(*BUILT, "search.dry_run=true", "name=dry", f"runs_dir={runs}")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    planned = pd.read_csv(runs / "dry" / "candidates.csv")
+    assert (planned.base == "plaincnn").all() and planned.kept.any()
+    assert planned.flops.gt(0).all() and planned[planned.kept].fvcore_flops.gt(0).all()  # fvcore's traces
+
+    search = run_entry(*BUILT, "train.epochs=1", "name=built", f"runs_dir={runs}")
+    assert search.returncode == 0, search.stderr[-2000:]
+    trials = pd.read_csv(runs / "built" / "trials.csv")
+    assert (trials.state == "COMPLETE").sum() >= 2 and trials.score.between(0, 1).all()
+    family = yaml.safe_load((runs / "built" / "best.yaml").read_text())["family"]
+    assert [row["resolution"] for row in family][0] == 16  # a builder's family is measured at base.resolution
+    assert [row["flops"] for row in family] == sorted(row["flops"] for row in family)
+
+    for module, *args in (("search.fidelity", "--seeds", "1", "--factor", "2", "--top-k", "1"), ("analysis.report",)):
+        done = run_module(module, runs / "built", *args)  # a fresh process: the builder comes from config.yaml
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("builder, message", [
+    ("nowhere_module:build", "base.builder='nowhere_module:build': cannot import nowhere_module"),
+    ("examples/own_network/net.py:missing", "base.builder='examples/own_network/net.py:missing': "
+     "examples/own_network/net.py has no function missing"),
+    ("os.path:join", "base.builder='os.path:join': join must take the keyword arguments depth, width, num_classes"),
+    ("build", "base.builder='build' must be package.module:function or path/to/file.py:function"),
+])
+def test_a_bad_builder_is_one_line_and_writes_nothing(builder, message, runs):
+    result = run_entry(*BUILT, f"base.builder={builder}", f"runs_dir={runs}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
+    assert not runs.exists()
+
+
+def test_a_builders_counts_are_fvcores_and_cached(monkeypatch):
+    from models import make, own
+    from models.complexity import count, measure
+
+    target = "examples/own_network/net.py:build"
+    monkeypatch.setitem(own.BUILDERS, "plaincnn_test", own.Builder(target, own.load_function(target), 32))
+    first = measure("plaincnn_test", 1.5, 0.5, 24, 10, 3)
+    assert first is measure("plaincnn_test", 1.5, 0.5, 24, 10, 3)  # traced once
+    assert first == count(make("plaincnn_test", 1.5, 0.5, num_classes=10, in_channels=3), 24, 3)
+    assert first.flops < measure("plaincnn_test", 1.5, 1.0, 24, 10, 3).flops

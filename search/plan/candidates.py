@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from models import build_model, scaled_resolution, scaled_spec
-from models.complexity import measure_spec
+from models import BUILDERS, build_model, scaled_resolution, scaled_spec
+from models.complexity import measure
 from models.macs import conv_linear_macs
 from search.config import BaseConfig, ConfigError, SeriesConfig
 from search.plan import grid as grid_math
@@ -49,20 +49,34 @@ class ProxyBase:
     def resolution_for(self, r: float) -> int:
         return scaled_resolution(self.resolution, r, self.resolution_divisor)
 
+    @property
+    def built(self) -> bool:
+        """A network from a builder function (models/own.py): no stage table to read shapes from."""
+        return self.name in BUILDERS
+
+    def multipliers(self, c: Candidate) -> tuple[float, float]:
+        return round(self.depth * c.d, 10), round(self.width * c.w, 10)
+
     def spec(self, c: Candidate):
-        return scaled_spec(self.name, round(self.depth * c.d, 10), round(self.width * c.w, 10), self.variant)
+        return scaled_spec(self.name, *self.multipliers(c), self.variant)
 
     def macs(self, c: Candidate) -> int:
-        """Conv + linear multiply-adds from shapes alone (what `complexity(c).flops` counts)."""
+        """Conv + linear multiply-adds: from shapes alone where a stage table exists (what
+        `complexity(c).flops` counts), else from fvcore's cached trace of the built network."""
+        if self.built:
+            return self.complexity(c).flops
         return conv_linear_macs(self.spec(c), self.resolution_for(c.r), self.num_classes, self.in_channels)
 
     def params(self, c: Candidate) -> int:
+        if self.built:
+            return self.complexity(c).params
         with torch.device("meta"):  # shapes only: no memory, no initialisation
             model = build_model(self.spec(c), self.num_classes, self.in_channels)
         return sum(p.numel() for p in model.parameters())
 
     def complexity(self, c: Candidate):
-        return measure_spec(self.spec(c), self.resolution_for(c.r), self.num_classes, self.in_channels)
+        return measure(self.name, *self.multipliers(c), self.resolution_for(c.r), self.num_classes, self.in_channels,
+                       self.variant)
 
 
 def describe(proxy: ProxyBase, c: Candidate, base_flops: int, counted: bool = True) -> dict:
@@ -76,7 +90,7 @@ def describe(proxy: ProxyBase, c: Candidate, base_flops: int, counted: bool = Tr
         params, flops, fvcore_flops, activations = cx.params, cx.flops, cx.fvcore_flops, cx.activations
     else:
         params, flops, fvcore_flops, activations = proxy.params(c), proxy.macs(c), None, None
-    depth, width, resolution = round(proxy.depth * c.d, 10), round(proxy.width * c.w, 10), proxy.resolution_for(c.r)
+    (depth, width), resolution = proxy.multipliers(c), proxy.resolution_for(c.r)
     # Grid points are unique by their coefficients; experiment series share points (every
     # Fig. 3 line starts at the base), so there the key is the network and input size itself.
     key = c.key if c.series == "grid" else f"{proxy.name}-{proxy.variant}:depth={depth:g},width={width:g},res={resolution}"

@@ -7,7 +7,7 @@ import json
 import optuna
 import pandas as pd
 
-from models import get_base, scaled_resolution
+from models import native_resolution, scaled_resolution
 from models.complexity import measure
 from search.evidence import margin_verdict
 from search.record import TRIAL_COLUMNS
@@ -35,11 +35,11 @@ def seed_list(value) -> list:
 def family_table(base_name: str, alpha: float, beta: float, gamma: float, phis) -> list[dict]:
     """The full-size base scaled by d = alpha^phi, w = beta^phi, r = gamma^phi (paper's Table 2), one
     row per phi; phi < 0 gives networks smaller than the base, under the same rounding rules."""
-    spec = get_base(base_name)
+    native = native_resolution(base_name)
     rows = []
     for phi in phis:
         d, w, r = alpha**phi, beta**phi, gamma**phi
-        res = scaled_resolution(spec.resolution, r)
+        res = scaled_resolution(native, r)
         c = measure(base_name, round(d, 10), round(w, 10), res)
         rows.append(
             dict(phi=phi, d=round(d, 4), w=round(w, 4), r=round(r, 4), resolution=res, params=c.params,

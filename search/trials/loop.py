@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from models import build_model, scaled_spec
+from models import make
 from search import storage, timing
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.memory import release_memory
@@ -59,8 +59,7 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
 
     for k, seed in enumerate(seeds):
         torch.manual_seed(seed)
-        spec = scaled_spec(rec["base"], rec["depth"], rec["width"], rec["variant"])
-        model = build_model(spec, ctx.proxy.num_classes, ctx.proxy.in_channels)
+        model = make(rec["base"], rec["depth"], rec["width"], rec["variant"], ctx.proxy.num_classes, ctx.proxy.in_channels)
         with timing.phase("train_call"):
             result = train(
                 model, train_data, val_data, t, ctx.device, seed,
