@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
@@ -14,6 +15,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Decoded image folders are cached under $XDG_CACHE_HOME (search/data/files.py): not the user's, during tests.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="compound-scaling-test-cache-")
 
 # Two cores: one thread per test process avoids oversubscription when pytest and a subprocess overlap.
 torch.set_num_threads(1)

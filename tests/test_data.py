@@ -4,6 +4,7 @@ import gzip
 import os
 import pickle
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from search.data import FASHION_MNIST_ROOT, DataConfig, DataError, ImageSet, load_splits, resize_images
+from search.data import files
 
 
 # ---------------------------------------------------------------- writers for the real formats
@@ -385,3 +387,33 @@ def test_image_set_checks():
         ImageSet(images, torch.tensor([0, 1]), 2, "x")
     with pytest.raises(DataError, match="labels span 0..5"):
         ImageSet(images, torch.tensor([0, 1, 5]), 2, "x")
+
+
+def test_an_image_folder_is_decoded_once_then_read_from_its_cache(tmp_path):
+    """5,000 images: the second load memory-maps the uint8 cache (>= 10x faster); a changed file is decoded again."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("a", "b", "c", "d")):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(1250):
+            Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "pics" / name / f"{i}.png")
+    cfg = DataConfig(name="image_folder", root=str(tmp_path / "pics"), native_size=12, cache_dir=str(tmp_path / "cache"))
+
+    def timed_load():
+        start = time.perf_counter()
+        images, _ = files.load_image_folder(cfg, want_test=False)
+        return images, time.perf_counter() - start
+
+    first, decode_s = timed_load()
+    second, cached_s = timed_load()
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1 and not list((tmp_path / "cache").glob("*.partial"))
+    assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
+    assert first.labels.bincount().tolist() == [1250] * 4 and first.images.shape == (5000, 3, 12, 12)
+    assert decode_s >= 10 * cached_s, (decode_s, cached_s)
+    pixels = np.asarray(Image.open(tmp_path / "pics" / "b" / "7.png")).transpose(2, 0, 1)
+    index = 1250 + sorted(range(1250), key=lambda i: f"{i}.png").index(7)  # files are read in name order
+    assert torch.equal(second.images[index], torch.from_numpy(pixels))  # 12 px stored at 12 px: unchanged
+
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(tmp_path / "pics" / "b" / "7.png")
+    os.utime(tmp_path / "pics" / "b" / "7.png", ns=(1, 1))  # a new modification time, whatever the clock
+    third, _ = timed_load()
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 and third.images[index].sum() == 0

@@ -1,8 +1,15 @@
 """Readers of real data-set formats: MNIST IDX, CIFAR python batches, and image folders."""
 
+import concurrent.futures
+import contextlib
 import gzip
+import hashlib
+import json
 import math
+import multiprocessing
+import os
 import pickle
+import warnings
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -138,7 +145,7 @@ def load_image_folder(cfg: DataConfig, want_test: bool) -> tuple[ImageSet, Optio
     if not classes:
         expected = "root/<class>/<images> or root/train/<class>/<images>"
         raise DataError(f"data.root={cfg.root!r} has no class sub-folders: expected {expected}")
-    train = _read_image_folder(train_dir, classes, classes, cfg.native_size)
+    train = _read_image_folder(train_dir, classes, classes, cfg)
     if not want_test:
         return train, None
     test_dir = next((root / d for d in ("val", "test") if train_dir != root and (root / d).is_dir()), None)
@@ -148,27 +155,74 @@ def load_image_folder(cfg: DataConfig, want_test: bool) -> tuple[ImageSet, Optio
     unknown = sorted(set(test_classes) - set(classes))
     if unknown:
         raise DataError(f"{test_dir} has classes {unknown} that {train_dir} lacks: expected some of {classes}")
-    return train, _read_image_folder(test_dir, test_classes, classes, cfg.native_size)
+    return train, _read_image_folder(test_dir, test_classes, classes, cfg)
 
 
 def _sub_folders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str], size: int) -> ImageSet:
+def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str], cfg: DataConfig) -> ImageSet:
+    """The folder's images at cfg.native_size, decoded once (in parallel) into a uint8 cache file that
+    every later load, process and run memory-maps; the labels come from the file list itself."""
+    files, labels = [], []
+    for name in classes:
+        found = sorted(p for p in (folder / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise DataError(f"class folder {folder / name} has no image files: expected {', '.join(IMAGE_SUFFIXES)}")
+        files += found
+        labels += [all_classes.index(name)] * len(found)
+    cache = _cache_file(folder, files, cfg)
+    if not cache.is_file():
+        _decode_into(cache, files, cfg.native_size)
+    with warnings.catch_warnings():  # read-only on purpose: the cache is shared; indexing copies
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        images = torch.from_numpy(np.load(cache, mmap_mode="r"))
+    return ImageSet(images, torch.tensor(labels), len(all_classes), "image_folder")
+
+
+def _cache_file(folder: Path, files: list[Path], cfg: DataConfig) -> Path:
+    """Keyed by the folder, the stored size and every file's name, size and modification time."""
+    listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps([str(folder.resolve()), cfg.native_size, listing]).encode()).hexdigest()[:16]
+    cache_dir = Path(cfg.cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "compound-scaling")
+    return cache_dir / f"{folder.name}-{cfg.native_size}px-{key}.npy"
+
+
+def _decode_into(cache: Path, files: list[Path], size: int) -> None:
+    """Decode every file (worker processes for large folders, a progress bar) into `cache`, atomically."""
+    from tqdm import tqdm
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.partial")
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
+    processes = min(os.cpu_count() or 1, 8) if len(files) >= 2000 else 1
+    jobs = [(str(p), size) for p in files]
+    try:
+        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) \
+                if processes > 1 else contextlib.nullcontext() as pool:
+            decoded = pool.map(_decode, jobs, chunksize=256) if pool else map(_decode, jobs)
+            bar = tqdm(decoded, total=len(files), desc=f"decoding {files[0].parent.parent}", unit="img",
+                       mininterval=1, leave=False, disable=None)  # None: no bar where stderr is no terminal
+            for i, pixels in enumerate(bar):
+                if isinstance(pixels, str):
+                    raise DataError(pixels)
+                out[i] = pixels
+        out.flush()
+        del out
+        os.replace(partial, cache)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _decode(job: tuple[str, int]):
+    """One image as uint8 (3, size, size): centre-cropped to a square, then resized; or the error's line."""
     from PIL import Image, ImageOps  # only this format needs Pillow
 
-    images, labels = [], []
-    for name in classes:
-        files = sorted(p for p in (folder / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DataError(f"class folder {folder / name} has no image files: expected {', '.join(IMAGE_SUFFIXES)}")
-        for path in files:
-            try:
-                with Image.open(path) as image:  # centre crop to a square, then resize: keeps the aspect ratio
-                    image = ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
-            except (OSError, ValueError, Image.DecompressionBombError) as error:
-                raise DataError(f"{path}: Pillow cannot read it ({_one_line(error)})") from None
-            images.append(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1))
-            labels.append(all_classes.index(name))
-    return ImageSet(torch.stack(images), torch.tensor(labels), len(all_classes), "image_folder")
+    path, size = job
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
+            return np.asarray(image).transpose(2, 0, 1)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        return f"{path}: Pillow cannot read it ({_one_line(error)})"

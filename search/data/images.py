@@ -37,6 +37,7 @@ class DataConfig:
     native_size: int = 64  # synthetic: image side in px; image_folder: the side every image is resized to
     num_classes: int = 10  # synthetic: number of classes, 2..20
     channels: int = 3  # synthetic: 3 (RGB) or 1 (grey)
+    cache_dir: Optional[str] = None  # image_folder: decoded-image cache (None: $XDG_CACHE_HOME/compound-scaling)
 
 
 @dataclass
