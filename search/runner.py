@@ -54,6 +54,11 @@ def run(cfg) -> int:
     write_yaml(run_dir / "config.yaml", storage.redact(OmegaConf.to_container(cfg, resolve=True)))
     write_csv(run_dir / "candidates.csv", table)
     print_plan(table, len(kept), cfg, run_dir)
+    stored = splits[0].images.shape[-1]
+    if kept and max(r["resolution"] for r in kept) > stored:
+        log.warning("warning: candidates of up to %d px are upsampled from the data's %d px images, which adds no "
+                    "detail (for synthetic data and image folders, raise data.native_size)",
+                    max(r["resolution"] for r in kept), stored)
     if cfg.search.dry_run:
         return 0
 

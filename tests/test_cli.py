@@ -100,3 +100,9 @@ def test_summary_prints_whole_numbers_as_integers_within_80_columns(tiny_run):
     for line in lines[start + 1:start + 4]:
         row = dict(zip(header, line.split()))
         assert row["images"].isdigit() and row["number"].isdigit() and row["resolution"].isdigit(), line
+
+
+def test_upsampling_beyond_the_stored_images_is_warned(runs):
+    result = run_cli("search.dry_run=true", "data.native_size=16", runs_dir=runs)  # candidates of up to 24 px
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: candidates of up to 24 px are upsampled from the data's 16 px images" in result.stdout
