@@ -8,7 +8,7 @@ import torch
 
 from search.data import files, synthetic
 from search.data.images import (
-    FASHION_MNIST_ROOT, NAMES, DataConfig, DataError, ImageSet, cap, check_config, resize_images, shuffled,
+    FASHION_MNIST_ROOT, NAMES, DataConfig, DataError, ImageSet, check_config, pick, resize_images, shuffled,
     stratified_split, val_count,
 )
 
@@ -30,7 +30,9 @@ def load_splits(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
         train_pool, test = _READERS[cfg.name](cfg, cfg.use_test_set)
     gen = torch.Generator().manual_seed(cfg.seed)
     if cfg.use_test_set:
-        train, val = shuffled(train_pool, gen), shuffled(test, gen)
+        val_pool = test
+        train_index, val_index = shuffled(torch.arange(len(train_pool)), gen), shuffled(torch.arange(len(test)), gen)
     else:
-        train, val = stratified_split(train_pool, cfg.val_fraction, gen)
-    return cap(train, cfg.num_train), cap(val, cfg.num_val)
+        val_pool = train_pool
+        train_index, val_index = stratified_split(train_pool.labels, cfg.val_fraction, gen)
+    return pick(train_pool, train_index, cfg.num_train), pick(val_pool, val_index, cfg.num_val)

@@ -114,19 +114,21 @@ def val_count(n: int, val_fraction: float) -> int:
     return n_val
 
 
-def stratified_split(pool: ImageSet, val_fraction: float, gen: torch.Generator) -> tuple[ImageSet, ImageSet]:
-    n, n_val = len(pool), val_count(len(pool), val_fraction)
+def stratified_split(labels: torch.Tensor, val_fraction: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, val) of a set with these labels, each shuffled (so that a cap keeps a random subset)."""
+    n, n_val = len(labels), val_count(len(labels), val_fraction)
     order = torch.randperm(n, generator=gen)
-    order = order[torch.argsort(pool.labels[order], stable=True)]  # classes contiguous, random within a class
+    order = order[torch.argsort(labels[order], stable=True)]  # classes contiguous, random within a class
     # Every (n / n_val)-th image of that order goes to val: each class gives its share, give or take one.
     step = torch.arange(n + 1) * n_val // n
     is_val = step[1:] != step[:-1]
-    return shuffled(pool.subset(order[~is_val]), gen), shuffled(pool.subset(order[is_val]), gen)
+    return shuffled(order[~is_val], gen), shuffled(order[is_val], gen)
 
 
-def shuffled(images: ImageSet, gen: torch.Generator) -> ImageSet:
-    return images.subset(torch.randperm(len(images), generator=gen))  # so that a cap keeps a random subset
+def shuffled(index: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    return index[torch.randperm(len(index), generator=gen)]
 
 
-def cap(images: ImageSet, cap: Optional[int]) -> ImageSet:
-    return images if cap is None or cap >= len(images) else images.subset(torch.arange(cap))
+def pick(images: ImageSet, index: torch.Tensor, cap: Optional[int]) -> ImageSet:
+    """The images at `index`, at most `cap` of them: one gather, so a memory-mapped set is copied once."""
+    return images.subset(index if cap is None else index[:cap])
