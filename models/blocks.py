@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -154,17 +152,15 @@ def block_out_channels(kind: str, channels: int) -> int:
 
 
 def init_weights(module: nn.Module) -> None:
-    """He-normal convs (group-aware fan-out), unit batch norms, small linear weights (pycls / torchvision defaults)."""
+    """He-normal convs, unit batch norms, small linear weights (pycls / torchvision defaults)."""
     if any(p.is_meta for p in module.parameters()):
         return  # shapes only (FLOPs counting on the meta device): nothing to initialise
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            # He-normal over the outputs each weight reaches: a depthwise kernel feeds one channel, so its
-            # fan-out is k*k, not k*k*channels (the TF and timm EfficientNet init). A group-blind fan-out
-            # makes depthwise weights sqrt(channels) times too small, which behind batch norm is a far
-            # larger effective step size than the other layers get.
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            # PyTorch's fan-out ignores groups, so depthwise kernels start sqrt(channels) smaller than the
+            # TF/timm EfficientNet init. Kept on purpose: with the group-aware init, the proxy's SGD recipe
+            # reached 0.37 instead of 0.61 after 16 epochs (docs/evidence/proxy-probes-2026-11-23.md).
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
