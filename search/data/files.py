@@ -167,7 +167,10 @@ def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str],
     every later load, process and run memory-maps; the labels come from the file list itself."""
     files, labels = [], []
     for name in classes:
-        found = sorted(p for p in (folder / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        class_dir = str(folder / name)
+        with os.scandir(class_dir) as entries:  # the file type comes with the listing: no stat per file
+            names = sorted(e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
+        found = [os.path.join(class_dir, n) for n in names]  # strings: pathlib costs more than the listing itself
         if not found:
             raise DataError(f"class folder {folder / name} has no image files: expected {', '.join(IMAGE_SUFFIXES)}")
         files += found
@@ -181,38 +184,46 @@ def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str],
     return ImageSet(images, torch.tensor(labels), len(all_classes), "image_folder")
 
 
-def _cache_file(folder: Path, files: list[Path], cfg: DataConfig) -> Path:
+def _cache_file(folder: Path, files: list[str], cfg: DataConfig) -> Path:
     """Keyed by the folder, the stored size and every file's name, size and modification time."""
-    listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    start = len(str(folder)) + 1
+    listing = [(p[start:], (st := os.stat(p)).st_size, st.st_mtime_ns) for p in files]
     key = hashlib.sha256(json.dumps([str(folder.resolve()), cfg.native_size, listing]).encode()).hexdigest()[:16]
     cache_dir = Path(cfg.cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "compound-scaling")
     return cache_dir / f"{folder.name}-{cfg.native_size}px-{key}.npy"
 
 
-def _decode_into(cache: Path, files: list[Path], size: int) -> None:
+def _decode_into(cache: Path, files: list[str], size: int) -> None:
     """Decode every file (worker processes for large folders, a progress bar) into `cache`, atomically."""
-    from tqdm import tqdm
-
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_suffix(f".{os.getpid()}.partial")
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
+    jobs = [(p, size) for p in files]
     processes = min(os.cpu_count() or 1, 8) if len(files) >= 2000 else 1
-    jobs = [(str(p), size) for p in files]
     try:
-        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) \
-                if processes > 1 else contextlib.nullcontext() as pool:
-            decoded = pool.map(_decode, jobs, chunksize=256) if pool else map(_decode, jobs)
-            bar = tqdm(decoded, total=len(files), desc=f"decoding {files[0].parent.parent}", unit="img",
-                       mininterval=1, leave=False, disable=None)  # None: no bar where stderr is no terminal
-            for i, pixels in enumerate(bar):
-                if isinstance(pixels, str):
-                    raise DataError(pixels)
-                out[i] = pixels
+        try:
+            _decode_all(out, jobs, processes)
+        except concurrent.futures.BrokenExecutor:  # a worker died, e.g. no importable __main__ (a script on stdin)
+            _decode_all(out, jobs, 1)
         out.flush()
         del out
         os.replace(partial, cache)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _decode_all(out: np.ndarray, jobs: list, processes: int) -> None:
+    from tqdm import tqdm
+
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) \
+            if processes > 1 else contextlib.nullcontext() as pool:
+        decoded = pool.map(_decode, jobs, chunksize=256) if pool else map(_decode, jobs)
+        bar = tqdm(decoded, total=len(jobs), desc=f"decoding {Path(jobs[0][0]).parent.parent}", unit="img",
+                   mininterval=1, leave=False, disable=None)  # None: no bar where stderr is no terminal
+        for i, pixels in enumerate(bar):
+            if isinstance(pixels, str):
+                raise DataError(pixels)
+            out[i] = pixels
 
 
 def _decode(job: tuple[str, int]):
