@@ -49,14 +49,18 @@ def load_function(target: str, where: str = "base.builder") -> Callable:
         path = Path(module_name).resolve()
         if not path.is_file():
             raise ValueError(f"{where}={target!r}: no file {path}")
-        spec = importlib.util.spec_from_file_location(f"own_base_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        try:
+    try:
+        if module_name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(f"own_base_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
             module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise ValueError(f"{where}={target!r}: cannot import {module_name} ({e}); is its folder on PYTHONPATH?") from None
+    except ImportError as e:
+        raise ValueError(f"{where}={target!r}: cannot import {module_name} ({e}); is its folder on PYTHONPATH?") from None
+    except Exception as e:  # the user's module itself fails: a syntax error, an error at import time
+        raise ValueError(f"{where}={target!r}: importing {module_name} raised {type(e).__name__}: "
+                         f"{' '.join(str(e).split())}") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ValueError(f"{where}={target!r}: {module_name} has no function {function_name}")
@@ -72,9 +76,11 @@ def register_builder(name: str, target: str, resolution: int) -> Builder:
     """Make the network `target` builds a base under `name` (the same target again is a no-op)."""
     if name in BUILT_IN:
         raise ValueError(f"base.name={name!r} is a built-in base: give your network another name")
-    if name in BUILDERS and BUILDERS[name].target != target:
-        raise ValueError(f"base.name={name!r} is already registered with base.builder={BUILDERS[name].target!r}")
-    BUILDERS.setdefault(name, Builder(target, load_function(target), resolution))
+    if name in BUILDERS:
+        if BUILDERS[name].target != target:
+            raise ValueError(f"base.name={name!r} is already registered with base.builder={BUILDERS[name].target!r}")
+        return BUILDERS[name]  # its module runs once per process
+    BUILDERS[name] = Builder(target, load_function(target), resolution)
     return BUILDERS[name]
 
 

@@ -154,3 +154,13 @@ def test_a_builders_counts_are_fvcores_and_cached(monkeypatch):
     assert first is measure("plaincnn_test", 1.5, 0.5, 24, 10, 3)  # traced once
     assert first == count(make("plaincnn_test", 1.5, 0.5, num_classes=10, in_channels=3), 24, 3)
     assert first.flops < measure("plaincnn_test", 1.5, 1.0, 24, 10, 3).flops
+
+
+def test_a_builder_file_that_fails_on_import_is_one_line(tmp_path):
+    from models.own import load_function
+
+    (tmp_path / "broken.py").write_text("def build(depth, width, num_classes, in_channels):\n    return (\n")
+    with pytest.raises(ValueError) as error:
+        load_function(f"{tmp_path / 'broken.py'}:build")
+    assert "broken.py:build': importing" in str(error.value) and "raised SyntaxError" in str(error.value)
+    assert "\n" not in str(error.value)
