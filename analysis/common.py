@@ -21,9 +21,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from models import BUILDERS, make, native_resolution, scaled_resolution, scaled_spec  # noqa: E402
-from models.complexity import measure  # noqa: E402
-from models.macs import conv_linear_macs  # noqa: E402
+from models import make, native_resolution, scaled_resolution  # noqa: E402
+from models.complexity import multiply_adds  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.config import ConfigError, use_own_base  # noqa: E402
 
@@ -70,9 +69,7 @@ def completed(points: pd.DataFrame) -> pd.DataFrame:
 def full_size_gflops(base: str, d: float, w: float, r: float) -> float:
     """GFLOPs of the full-size ImageNet network at this scaling (what the paper's axes show)."""
     resolution = scaled_resolution(native_resolution(base), r)  # half up, as the model code rounds
-    if base in BUILDERS:  # no stage table: fvcore's cached count of the built network
-        return measure(base, d, w, resolution).flops / 1e9
-    return conv_linear_macs(scaled_spec(base, d, w, "imagenet"), resolution) / 1e9
+    return multiply_adds(base, d, w, resolution) / 1e9
 
 
 def measure_latency(points: pd.DataFrame, run_dir: Path, device: str = "cpu", batch: int = 1, repeats: int = 10) -> pd.DataFrame:

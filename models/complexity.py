@@ -19,6 +19,7 @@ from fvcore.nn.jit_handles import (
 )
 
 from models import BUILDERS, NetSpec, build_model, make, scaled_spec
+from models.macs import conv_linear_macs
 
 # The multiply-add ops of conv / linear layers: traced op -> (fvcore's name for it, flop handle).
 MULTIPLY_ADD_HANDLES = {
@@ -90,6 +91,15 @@ def measure(
     if base in BUILDERS:
         return _measure_built(base, depth, width, resolution, num_classes, in_channels)
     return measure_spec(scaled_spec(base, depth, width, variant), resolution, num_classes, in_channels)
+
+
+def multiply_adds(base: str, depth: float = 1.0, width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
+                  in_channels: int = 3, variant: str = "imagenet") -> int:
+    """Conv + linear multiply-adds (what `measure(...).flops` counts): from a stage table's shapes alone,
+    without a trace; a builder's network has no table, so there fvcore's cached count."""
+    if base in BUILDERS:
+        return measure(base, depth, width, resolution, num_classes, in_channels).flops
+    return conv_linear_macs(scaled_spec(base, depth, width, variant), resolution, num_classes, in_channels)
 
 
 @functools.lru_cache(maxsize=None)

@@ -54,11 +54,10 @@ def run(cfg) -> int:
     write_yaml(run_dir / "config.yaml", storage.redact(OmegaConf.to_container(cfg, resolve=True)))
     write_csv(run_dir / "candidates.csv", table)
     print_plan(table, len(kept), cfg, run_dir)
-    stored = splits[0].images.shape[-1]
-    if kept and max(r["resolution"] for r in kept) > stored:
+    largest, stored = max((r["resolution"] for r in kept), default=0), splits[0].images.shape[-1]
+    if largest > stored:
         log.warning("warning: candidates of up to %d px are upsampled from the data's %d px images, which adds no "
-                    "detail (for synthetic data and image folders, raise data.native_size)",
-                    max(r["resolution"] for r in kept), stored)
+                    "detail (for synthetic data and image folders, raise data.native_size)", largest, stored)
     if cfg.search.dry_run:
         return 0
 

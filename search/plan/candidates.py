@@ -16,8 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from models import BUILDERS, build_model, scaled_resolution, scaled_spec
-from models.complexity import measure
-from models.macs import conv_linear_macs
+from models.complexity import measure, multiply_adds
 from search.config import BaseConfig, ConfigError, SeriesConfig
 from search.plan import grid as grid_math
 from search.plan.grid import SLACK, Candidate
@@ -61,11 +60,9 @@ class ProxyBase:
         return scaled_spec(self.name, *self.multipliers(c), self.variant)
 
     def macs(self, c: Candidate) -> int:
-        """Conv + linear multiply-adds: from shapes alone where a stage table exists (what
-        `complexity(c).flops` counts), else from fvcore's cached trace of the built network."""
-        if self.built:
-            return self.complexity(c).flops
-        return conv_linear_macs(self.spec(c), self.resolution_for(c.r), self.num_classes, self.in_channels)
+        """Conv + linear multiply-adds (what `complexity(c).flops` counts), without a trace where a stage table exists."""
+        return multiply_adds(self.name, *self.multipliers(c), self.resolution_for(c.r), self.num_classes,
+                             self.in_channels, self.variant)
 
     def params(self, c: Candidate) -> int:
         if self.built:

@@ -27,6 +27,7 @@ DUPLICATE = "duplicate enqueue"  # failure of a WAITING trial that a second coor
 METRIC = "accuracy"  # the objective: validation accuracy (0..1), maximised
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
+PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
 
 
 def keeps_heartbeats(storage) -> bool:
@@ -34,7 +35,6 @@ def keeps_heartbeats(storage) -> bool:
     opened with `heartbeat_interval`. Public methods only, where Optuna's own check is private."""
     interval = getattr(storage, "get_heartbeat_interval", None)
     return interval is not None and interval() is not None
-PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
 
 
 def open_study(storage, name: str, pruner) -> optuna.Study:
