@@ -1,9 +1,12 @@
 """Tests for search/data/ on small files written in each real format."""
 
 import gzip
+import json
 import os
 import pickle
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -417,3 +420,37 @@ def test_an_image_folder_is_decoded_once_then_read_from_its_cache(tmp_path):
     os.utime(tmp_path / "pics" / "b" / "7.png", ns=(1, 1))  # a new modification time, whatever the clock
     third, _ = timed_load()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 and third.images[index].sum() == 0
+
+
+PEAK_OF_A_LOAD = """
+import json, re, sys
+from search.data import DataConfig, load_splits
+
+def memory(key):  # VmRSS: resident now; VmHWM: the high-water mark
+    return int(re.search(key + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+
+open("/proc/self/clear_refs", "w").write("5")  # the mark restarts here: importing torch peaks higher than it stays
+before = memory("VmRSS")
+train, val = load_splits(DataConfig(**json.loads(sys.argv[1])))
+print(json.dumps([memory("VmHWM") - before, len(train), len(val)]))
+"""
+
+
+def test_a_cached_image_folder_loads_within_one_and_a_half_times_its_size(tmp_path):
+    """5,000 images at 64 px (61 MiB of uint8): split, shuffle and cap gather from the memory-mapped
+    cache without holding the file beside the copy (a plain gather peaked at 2x)."""
+    rng = np.random.default_rng(0)
+    for i in range(5000):
+        (tmp_path / "pics" / f"c{i % 5}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "pics" / f"c{i % 5}" / f"{i}.png")
+    cfg = dict(name="image_folder", root=str(tmp_path / "pics"), native_size=64, cache_dir=str(tmp_path / "cache"))
+    train, val = load_splits(DataConfig(**cfg))  # decodes into the cache
+    data_bytes = 5000 * 3 * 64 * 64
+    for caps in ({}, {"num_train": 3000}):
+        done = subprocess.run([sys.executable, "-c", PEAK_OF_A_LOAD, json.dumps({**cfg, **caps})], capture_output=True,
+                              text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+        added, n_train, n_val = json.loads(done.stdout.strip().splitlines()[-1])
+        assert (n_train, n_val) == (caps.get("num_train", len(train)), len(val))
+        assert added <= 1.5 * data_bytes, f"peak RSS rose by {added / data_bytes:.2f}x the data"
+    again, _ = load_splits(DataConfig(**cfg, num_train=3000))
+    assert torch.equal(again.images, train.images[:3000])  # the chunked gather keeps the shuffled order

@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import sys
 import warnings
 import zlib
 from dataclasses import replace
@@ -181,7 +182,7 @@ def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str],
     with warnings.catch_warnings():  # read-only on purpose: the cache is shared; indexing copies
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         images = torch.from_numpy(np.load(cache, mmap_mode="r"))
-    return ImageSet(images, torch.tensor(labels), len(all_classes), "image_folder")
+    return ImageSet(images, torch.tensor(labels), len(all_classes), "image_folder", mapped_from=str(cache))
 
 
 def _cache_file(folder: Path, files: list[str], cfg: DataConfig) -> Path:
@@ -199,7 +200,7 @@ def _decode_into(cache: Path, files: list[str], size: int) -> None:
     partial = cache.with_suffix(f".{os.getpid()}.partial")
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
     jobs = [(p, size) for p in files]
-    processes = min(os.cpu_count() or 1, 8) if len(files) >= 2000 else 1
+    processes = min(os.cpu_count() or 1, 8) if len(files) >= 2000 and _can_spawn() else 1
     try:
         try:
             _decode_all(out, jobs, processes)
@@ -210,6 +211,12 @@ def _decode_into(cache: Path, files: list[str], size: int) -> None:
         os.replace(partial, cache)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _can_spawn() -> bool:
+    """Spawned workers import __main__ again from its file: a script read from stdin has none."""
+    main_file = getattr(sys.modules["__main__"], "__file__", None)
+    return main_file is None or os.path.exists(main_file)
 
 
 def _decode_all(out: np.ndarray, jobs: list, processes: int) -> None:

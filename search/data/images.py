@@ -10,9 +10,12 @@ then the validation set.
 The synthetic renderer is `search/data/synthetic.py`; the file readers are `search/data/files.py`.
 """
 
+import math
+import os
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +49,7 @@ class ImageSet:
     labels: torch.Tensor  # int64 (N,)
     num_classes: int
     name: str
+    mapped_from: Optional[str] = None  # the .npy file `images` is memory-mapped from, if any
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -70,7 +74,24 @@ class ImageSet:
         return len(self.labels)
 
     def subset(self, index: torch.Tensor) -> "ImageSet":
-        return ImageSet(self.images[index], self.labels[index], self.num_classes, self.name)
+        """The images at `index`, copied into memory.
+
+        From a memory-mapped file, by plain reads (in file order) rather than through the mapping:
+        mapped pages count towards the process's memory, and the kernel maps large neighbourhoods of
+        each page read, so a gather through the mapping held the whole file beside the copy (peak
+        2x; reads: 1x). The page cache still shares the file between processes and runs.
+        """
+        if self.mapped_from is None:
+            return ImageSet(self.images[index], self.labels[index], self.num_classes, self.name)
+        mapped = np.load(self.mapped_from, mmap_mode="r")  # its header: the offset and shape
+        start, image_bytes = mapped.offset, math.prod(mapped.shape[1:])
+        out = np.empty((len(index),) + mapped.shape[1:], np.uint8)
+        sources = index.numpy()
+        with open(self.mapped_from, "rb") as file:
+            for row in np.argsort(sources, kind="stable"):
+                os.preadv(file.fileno(), [out[row]], start + int(sources[row]) * image_bytes)
+        return ImageSet(torch.from_numpy(out), self.labels[index], self.num_classes, self.name)
+
 
 
 def resize_images(images: torch.Tensor, size: int, batch: int = 512) -> torch.Tensor:
