@@ -1,4 +1,4 @@
-"""The building blocks every stage table is made of."""
+"""The layers every block kind is made of (the kinds themselves: models/kinds.py), and the init."""
 
 from __future__ import annotations
 
@@ -100,55 +100,6 @@ class Residual(nn.Module):
 
     def forward(self, x):
         return self.act(self.shortcut(x) + self.drop_path(self.branch(x)))
-
-
-def depthwise_separable(in_ch, out_ch, stride, kernel, act) -> nn.Module:
-    """MobileNetV1 block: depthwise conv -> pointwise conv, both with BN and activation."""
-    return nn.Sequential(
-        ConvBNAct(in_ch, in_ch, kernel, stride, groups=in_ch, act=act),
-        ConvBNAct(in_ch, out_ch, 1, act=act),
-    )
-
-
-def mbconv(in_ch, out_ch, stride, kernel, expand, se_ratio, act, drop_path) -> nn.Module:
-    """Inverted residual (MobileNetV2 / EfficientNet MBConv): expand -> depthwise -> SE -> project."""
-    mid = in_ch * expand
-    layers = [ConvBNAct(in_ch, mid, 1, act=act)] if expand != 1 else []
-    layers.append(ConvBNAct(mid, mid, kernel, stride, groups=mid, act=act))
-    if se_ratio > 0:
-        layers.append(SqueezeExcite(mid, max(1, int(in_ch * se_ratio)), act))
-    layers.append(ConvBNAct(mid, out_ch, 1, act=None))
-    branch = nn.Sequential(*layers)
-    if stride == 1 and in_ch == out_ch:
-        return Residual(branch, None, drop_path, act=None)
-    return branch
-
-
-def _projection(in_ch, out_ch, stride) -> nn.Module | None:
-    if stride == 1 and in_ch == out_ch:
-        return None
-    return ConvBNAct(in_ch, out_ch, 1, stride, act=None)
-
-
-def basic_block(in_ch, width, stride, act, drop_path) -> nn.Module:
-    """ResNet basic block: two 3x3 convs; output has `width` channels."""
-    branch = nn.Sequential(ConvBNAct(in_ch, width, 3, stride, act=act), ConvBNAct(width, width, 3, act=None))
-    return Residual(branch, _projection(in_ch, width, stride), drop_path, act)
-
-
-def bottleneck(in_ch, width, stride, act, drop_path) -> nn.Module:
-    """ResNet bottleneck (stride on the 3x3 conv); output has 4 * `width` channels."""
-    out_ch = 4 * width
-    branch = nn.Sequential(
-        ConvBNAct(in_ch, width, 1, act=act),
-        ConvBNAct(width, width, 3, stride, act=act),
-        ConvBNAct(width, out_ch, 1, act=None),
-    )
-    return Residual(branch, _projection(in_ch, out_ch, stride), drop_path, act)
-
-
-def block_out_channels(kind: str, channels: int) -> int:
-    return 4 * channels if kind == "bottleneck" else channels
 
 
 def init_weights(module: nn.Module) -> None:

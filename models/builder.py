@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from models import blocks
+from models.kinds import KINDS
 from models.spec import NetSpec
 
 
@@ -25,8 +26,9 @@ class ScalableNet(nn.Module):
             for i in range(stage.repeats):
                 stride = stage.stride if i == 0 else 1
                 drop_path = spec.drop_path_rate * index / max(1, spec.num_blocks - 1)
-                layers.append(_make_block(stage, in_ch, stride, act, drop_path))
-                in_ch = blocks.block_out_channels(stage.block, stage.channels)
+                kind = KINDS[stage.block]
+                layers.append(kind.build(stage, in_ch, stride, act, drop_path))
+                in_ch = kind.out_channels(stage.channels)
                 index += 1
         self.blocks = nn.Sequential(*layers)
 
@@ -40,18 +42,6 @@ class ScalableNet(nn.Module):
     def forward(self, x):
         x = self.head(self.blocks(self.stem(x)))
         return self.classifier(self.dropout(self.pool(x).flatten(1)))
-
-
-def _make_block(stage, in_ch, stride, act, drop_path) -> nn.Module:
-    if stage.block == "ds":
-        return blocks.depthwise_separable(in_ch, stage.channels, stride, stage.kernel, act)
-    if stage.block == "mbconv":
-        return blocks.mbconv(
-            in_ch, stage.channels, stride, stage.kernel, stage.expand, stage.se_ratio, act, drop_path
-        )
-    if stage.block == "basic":
-        return blocks.basic_block(in_ch, stage.channels, stride, act, drop_path)
-    return blocks.bottleneck(in_ch, stage.channels, stride, act, drop_path)
 
 
 def build_model(spec: NetSpec, num_classes: int = 1000, in_channels: int = 3) -> ScalableNet:

@@ -10,9 +10,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from models.kinds import KINDS
 from models.scaling import round_filters, round_repeats
 
-BLOCK_KINDS = ("ds", "mbconv", "basic", "bottleneck")
 ACTIVATIONS = ("relu", "relu6", "silu")
 VARIANTS = ("imagenet", "small")
 
@@ -21,7 +21,7 @@ VARIANTS = ("imagenet", "small")
 class Stage:
     """A run of `repeats` identical blocks; only the first one changes stride and channels."""
 
-    block: str  # one of BLOCK_KINDS: ds (MobileNetV1), mbconv (MobileNetV2/EfficientNet), basic, bottleneck
+    block: str  # a key of models.kinds.KINDS: ds (MobileNetV1), mbconv (MobileNetV2/EfficientNet), basic, bottleneck
     channels: int  # output channels (bottleneck: inner width; its output is 4x this)
     repeats: int
     stride: int  # stride of the first block of the stage
@@ -30,8 +30,8 @@ class Stage:
     se_ratio: float = 0.0  # squeeze-excitation width as a fraction of the block's input channels
 
     def __post_init__(self):
-        if self.block not in BLOCK_KINDS:
-            raise ValueError(f"block={self.block!r} is not one of: {', '.join(BLOCK_KINDS)}")
+        if self.block not in KINDS:
+            raise ValueError(f"block={self.block!r} is not one of: {', '.join(KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,8 @@ def spec_from_table(name: str, table: Mapping[str, Any], where: str = "base.spec
         missing = [k for k in ("block", "channels", "repeats", "stride") if k not in stage]
         if missing:
             raise ValueError(f"{at} lacks {', '.join(missing)}")
-        if stage["block"] not in BLOCK_KINDS:
-            raise ValueError(f"{at}.block={stage['block']!r} is not one of: {', '.join(BLOCK_KINDS)}")
+        if stage["block"] not in KINDS:
+            raise ValueError(f"{at}.block={stage['block']!r} is not one of: {', '.join(KINDS)}")
         parsed.append(Stage(**dict(stage)))
     if "stem_channels" not in table:
         raise ValueError(f"{where} lacks stem_channels")

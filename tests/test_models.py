@@ -10,7 +10,12 @@ import torch
 
 from models import BASES, create, for_variant, get_base, round_filters, round_repeats, scale, scaled_resolution
 from models.blocks import ConvBNAct, DropPath, ReLU6
+from models.builder import build_model
+from models.complexity import measure_spec
+from models.kinds import KINDS, BlockKind, conv_macs
+from models.macs import conv_linear_macs
 from models.reference import PUBLISHED
+from models.spec import spec_from_table
 from models.zoo import zoo_rows
 from search.results.tables import family_table
 
@@ -186,3 +191,30 @@ def test_a_family_below_the_base_keeps_the_rounding_rules():
     assert flops == sorted(flops) and len(set(flops)) == 4  # strictly smaller below phi = 0
     assert [r["resolution"] for r in rows] == [scaled_resolution(224, 1.15**phi) for phi in range(-2, 2)]
     assert rows[0]["d"] == pytest.approx(1.2**-2, abs=1e-4) and rows[0]["w"] == pytest.approx(1.1**-2, abs=1e-4)
+
+
+class FusedMBConv(BlockKind):
+    """EfficientNetV2's fused block (expanding 3x3 conv -> 1x1 projection): a kind the package lacks."""
+
+    def build(self, stage, in_ch, stride, act, drop_path):
+        mid = in_ch * stage.expand
+        return torch.nn.Sequential(ConvBNAct(in_ch, mid, stage.kernel, stride, act=act), ConvBNAct(mid, stage.channels, 1, act=None))
+
+    def macs(self, stage, size, in_ch, stride):
+        mid = in_ch * stage.expand
+        size, expand = conv_macs(size, in_ch, mid, stage.kernel, stride)
+        return size, expand + conv_macs(size, mid, stage.channels, 1)[1]
+
+
+def test_a_new_block_kind_is_one_class_in_kinds(monkeypatch):
+    """The schema, the builder and the shape-only count all take a kind from models.kinds.KINDS."""
+    table = {"stem_channels": 16, "resolution": 32, "stages": [
+        {"block": "fused", "channels": 24, "repeats": 2, "stride": 2, "expand": 4},
+        {"block": "mbconv", "channels": 32, "repeats": 1, "stride": 2, "expand": 6, "se_ratio": 0.25}]}
+    with pytest.raises(ValueError, match="base.spec.stages\\[0\\].block='fused' is not one of: ds, mbconv, basic"):
+        spec_from_table("fusednet", table)
+    monkeypatch.setitem(KINDS, "fused", FusedMBConv())
+    spec = spec_from_table("fusednet", table)
+    assert conv_linear_macs(spec, 32, 10, 3) == measure_spec(spec, 32, 10, 3).flops > 0
+    model = build_model(spec, 10, 3)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
