@@ -24,7 +24,7 @@ import yaml  # noqa: E402
 from models import make, native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
-from search.config import ConfigError, use_own_base  # noqa: E402
+from search.config import ConfigError, use_own_bases  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -41,7 +41,7 @@ def load_config(run_dir: Path) -> dict:
     if not path.is_file():
         raise RunError(f"{run_dir} has no config.yaml: is it a folder written by run_search.py?")
     config = yaml.safe_load(path.read_text())
-    use_own_base(config.get("base") or {})  # a base given as a stage table: known by name from here on
+    use_own_bases(config)  # bases given as stage tables or builders: known by name from here on
     return config
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -80,7 +80,8 @@ class SearchConfig:
 class SeriesConfig:
     """One line of an experiment's figure (search/plan/series.py explains the forms)."""
 
-    base: Any = None  # None = the run's base; a conf/base option, or {name: ..., width: ...} to change its fields
+    base: Any = None  # None = the run's base; a conf/base option, {name: ..., width: ...} to change its fields,
+    # or a whole base composed from any config folder: `- /base@series.<this name>.base: <option>` in the defaults
     d: Any = 1.0  # depth multiplier(s) over the proxy base: a number or a list
     w: Any = 1.0  # width multiplier(s)
     r: Any = 1.0  # resolution multiplier(s)
@@ -192,20 +193,19 @@ def _check_run_folder(cfg) -> None:
             con.execute("PRAGMA schema_version").fetchone()
     except sqlite3.Error as e:
         where = f"{cfg.runs_dir}/{cfg.name}/study.db" if cfg.storage.path is None else f"storage.path={db}"
-        raise ConfigError(
-            f"{where} is not an SQLite database ({e}): move it away or choose another name="
-        ) from None
+        raise ConfigError(f"{where} is not an SQLite database ({e}): move it away or choose another name=") from None
 
 
-def use_own_base(base) -> None:
-    """Register the base group's `spec` or `builder` (models/own.py) as base `base.name`; `base` is
-    the config's base group or its dict in a run's config.yaml."""
-    table = base.get("spec")
-    try:
-        register_own(base["name"], OmegaConf.to_container(table) if OmegaConf.is_config(table) else table,
-                     base.get("builder"), base["resolution"])
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+def use_own_bases(cfg) -> None:
+    """Register each `spec` or `builder` base (models/own.py) under its name: the run's, and series bases
+    composed whole (`- /base@series.<name>.base: <option>`); `cfg` is a config or a config.yaml dict."""
+    for base in [cfg.get("base"), *(s.get("base") for s in (cfg.get("series") or {}).values())]:
+        if isinstance(base, Mapping):
+            table = OmegaConf.to_container(base["spec"]) if OmegaConf.is_config(base.get("spec")) else base.get("spec")
+            try:
+                register_own(base.get("name"), table, base.get("builder"), base.get("resolution", 224))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
 
 
 def validate(cfg) -> None:
@@ -214,7 +214,7 @@ def validate(cfg) -> None:
         raise ConfigError(
             f"name={cfg.name!r} must be a plain folder name (letters, digits, . _ = , + -) inside {cfg.runs_dir}/"
         )
-    use_own_base(cfg.base)
+    use_own_bases(cfg)
     _choice("base.name", cfg.base.name, [*BASES, *BUILDERS])
     _choice("base.variant", cfg.base.variant, VARIANTS)
     for key in ("resolution", "depth", "width", "resolution_divisor"):

@@ -164,3 +164,33 @@ def test_a_builder_file_that_fails_on_import_is_one_line(tmp_path):
         load_function(f"{tmp_path / 'broken.py'}:build")
     assert "broken.py:build': importing" in str(error.value) and "raised SyntaxError" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_own_bases_in_an_experiments_series_plan_train_and_are_analysed(runs):
+    """examples/own_base/experiment/own_table3.yaml composes tinynet whole into its series, beside
+    the built-in mobilenetv2 named as usual; the analysis knows tinynet from config.yaml alone."""
+    own_table3 = ["--config-dir", str(USER_CONF), "experiment=own_table3", *NOT_TINYS_BASE, "train.epochs=1",
+                  "train.max_images=64", f"runs_dir={runs}", "name=own_table3"]
+    search = run_entry(*own_table3)
+    assert search.returncode == 0, search.stderr[-2000:]
+    points = pd.read_csv(runs / "own_table3" / "candidates.csv")
+    assert set(points.base) == {"tinynet", "mobilenetv2"}
+    tiny = points[points.base == "tinynet"].set_index("series")
+    ratios = tiny.flops / tiny.flops["tinynet_baseline"]
+    assert ratios.drop("tinynet_baseline").between(3.4, 4.8).all(), ratios  # solved to 4x, rounding allowing
+    config = yaml.safe_load((runs / "own_table3" / "config.yaml").read_text())
+    assert config["series"]["tinynet_width"]["base"]["spec"]["stem_channels"] == 16  # the whole table, recorded
+
+    done = run_module("analysis.table3", runs / "own_table3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(runs / "own_table3" / "tables" / "table3.csv")
+    assert set(table.base) == {"tinynet", "mobilenetv2"} and table.accuracy.between(0, 100).all()  # percent
+    assert table.full_size_gflops.gt(0).all()
+
+
+def test_an_unknown_series_base_says_how_to_use_ones_own(runs):
+    result = run_entry("experiment=table3", "series.mobilenetv1_width.base=tinynet", "search.dry_run=true",
+                       f"runs_dir={runs}")
+    assert result.returncode == 2, result.stderr
+    assert "series base='tinynet' is not one of: efficientnet_b0" in result.stderr
+    assert "compose it whole with `- /base@series.<series>.base: <option>`" in result.stderr

@@ -9,6 +9,7 @@ every candidate is built and measured, and both ratios are kept.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,16 +147,21 @@ def plan_grid(cfg, proxy: ProxyBase) -> list[dict]:
 
 
 def series_base(proxy: ProxyBase, choice) -> ProxyBase:
-    """The proxy base of a series: the run's (None), a conf/base option by name, or such an
-    option with some fields changed ({name: resnet50, width: 0.25}); always on the run's data."""
+    """The proxy base of a series, always on the run's data: the run's (None); a conf/base option by
+    name, or with some fields changed ({name: resnet50, width: 0.25}); or a whole base with a `spec`
+    or `builder`, as Hydra composes one from any config folder (`- /base@series.<series>.base: <option>`)."""
     if choice is None:
         return proxy
-    fields = dict(choice) if isinstance(choice, dict) else {"name": choice}
+    fields = dict(choice) if isinstance(choice, Mapping) else {"name": choice}
     path = CONF_DIR / "base" / f"{fields.get('name')}.yaml"
-    if not path.is_file():
+    if path.is_file():
+        base = OmegaConf.merge(OmegaConf.structured(BaseConfig), OmegaConf.load(path), fields)
+    elif fields.get("spec") is not None or fields.get("builder") is not None:
+        base = OmegaConf.merge(OmegaConf.structured(BaseConfig), fields)  # registered by config.use_own_bases
+    else:
         options = sorted(p.stem for p in (CONF_DIR / "base").glob("*.yaml"))
-        raise ConfigError(f"series base={fields.get('name')!r} is not one of: {', '.join(options)}")
-    base = OmegaConf.merge(OmegaConf.structured(BaseConfig), OmegaConf.load(path), fields)
+        raise ConfigError(f"series base={fields.get('name')!r} is not one of: {', '.join(options)} (a base of your "
+                          "own: compose it whole with `- /base@series.<series>.base: <option>` in the defaults)")
     return ProxyBase.of(base, proxy.num_classes, proxy.in_channels)
 
 

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from search import fingerprint, pruning, timing
 from search import storage as backends
-from search.config import use_own_base
+from search.config import use_own_bases
 from search.data import DataConfig, ImageSet, load_splits
 from search.plan import ProxyBase
 from search.proxy import channel_stats, prepare, resolve_device
@@ -91,7 +91,7 @@ def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = N
     (search/fingerprint.py); another study (search/fidelity.py's, with its own budgets) is not checked."""
     if cfg.train.threads or cfg.search.workers > 1:
         torch.set_num_threads(threads_per_process(cfg))
-    use_own_base(cfg.base)  # a spawned worker's own registry
+    use_own_bases(cfg)  # a spawned worker's own registry
     run_dir = run_dir_of(cfg)
     log_to(run_dir / "search.log")
     train_split, val_split = splits or load_data(cfg)
