@@ -86,7 +86,7 @@ class SeriesConfig:
     w: Any = 1.0  # width multiplier(s)
     r: Any = 1.0  # resolution multiplier(s)
     phi: Any = None  # compound coefficient(s): d, w, r = alpha^phi, beta^phi, gamma^phi
-    coefficients: Any = "paper"  # alpha, beta, gamma: paper (1.2, 1.1, 1.15), [a, b, g] or a best.yaml path
+    coefficients: Any = "paper"  # alpha, beta, gamma: paper (1.2, 1.1, 1.15), a rule of models/rules.py, [a, b, g] or a best.yaml
     solve: Optional[str] = None  # d | w | r | phi: solved by bisection on measured FLOPs
     match: Optional[str] = None  # solve for the FLOPs of each point of this (earlier) series
     flops_ratio: Any = None  # or solve for these FLOPs ratio(s) to this series' base

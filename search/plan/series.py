@@ -7,6 +7,7 @@ A series is one line of a figure: points of one proxy base. It is data (conf/exp
     depth:    {solve: d, match: compound}                d solved so the measured FLOPs equal
                                                          each compound point's (Fig. 8)
     compound: {solve: phi, flops_ratio: [4.33]}          phi solved for a FLOPs ratio (Table 3)
+    fast:     {solve: phi, flops_ratio: [2, 4], coefficients: fast}   any scaling rule (models/rules.py)
 
 Solving uses bisection on the *measured* count: rounding makes FLOPs a step function of d, w
 and r, so the formula d * w^2 * r^2 can be far off while the measured count is what we compare.
@@ -17,11 +18,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import yaml
 
 from models.reference import PAPER_ALPHA_BETA_GAMMA
+from models.rules import RULES, Rule
 from search.config import ConfigError, SeriesConfig
 from search.plan.grid import Candidate
 
@@ -52,7 +54,15 @@ def compound(coefficients: Sequence[float], phi: float) -> tuple[float, float, f
 
 
 def coefficients_from(source) -> tuple[float, float, float]:
-    """alpha, beta, gamma from "paper", a list of three numbers, or a search's best.yaml."""
+    """alpha, beta, gamma from "paper", a rule of models/rules.py by name or as its shares
+    ({depth, width, resolution}), a list of three numbers, or a search's best.yaml."""
+    if isinstance(source, str) and source in RULES:
+        return RULES[source].coefficients
+    if isinstance(source, Mapping):
+        try:
+            return Rule(**{key: float(value) for key, value in source.items()}).coefficients
+        except (TypeError, ValueError) as e:
+            raise SeriesError(f"coefficients={dict(source)}: {e} (keys: depth, width, resolution)") from None
     if isinstance(source, (list, tuple)):
         values = tuple(float(v) for v in source)
         if len(values) != 3 or min(values) < 1:
@@ -62,7 +72,8 @@ def coefficients_from(source) -> tuple[float, float, float]:
         return PAPER_ALPHA_BETA_GAMMA
     path = Path(str(source))
     if not path.is_file():
-        raise SeriesError(f"coefficients={source!r} is neither 'paper', [alpha, beta, gamma] nor a best.yaml file")
+        raise SeriesError(f"coefficients={source!r} is neither 'paper', a rule ({', '.join(RULES)}), "
+                          "{depth, width, resolution} shares, [alpha, beta, gamma] nor a best.yaml file")
     try:
         best = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
