@@ -23,6 +23,7 @@ import yaml  # noqa: E402
 
 from models import make, native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
+from models.rules import RULES  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.config import ConfigError, use_own_bases  # noqa: E402
 
@@ -210,13 +211,16 @@ def with_latency(points: pd.DataFrame, args) -> pd.DataFrame:
 
 # The series an experiment's run must have for each script (any one of them), and what to use otherwise
 NEEDS = {"fig3": {"width", "depth", "resolution"}, "fig8": {"compound"}, "fig4": set(), "family": set(),
-         "table3": set()}  # table3: series named <base>_<method>, one of them <base>_baseline (checked apart)
+         "table3": set(),  # table3: series named <base>_<method>, one of them <base>_baseline (checked apart)
+         "rules": {f"rule_{name}" for name in RULES}}
 
 
 def script_for(series: set) -> str:
     """The analysis script that fits a run with these series names."""
     if series <= {"grid"}:
         return "analysis.search"
+    if series & NEEDS["rules"]:
+        return "analysis.rules"
     if "compound" in series and series & {"depth", "width", "resolution"}:
         return "analysis.fig8"
     if series & {"width", "depth", "resolution"}:

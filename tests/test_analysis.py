@@ -10,7 +10,7 @@ import pytest
 import yaml
 from omegaconf import open_dict
 
-from analysis import common, family, fig3, fig4, fig8, report, search, table3
+from analysis import common, family, fig3, fig4, fig8, report, rules, search, table3
 from search.runner import run
 from tests.conftest import ROOT, compose
 
@@ -190,7 +190,7 @@ def test_report_takes_in_fidelity_and_counts_untried_points(search_run, tmp_path
     assert "kept but never tried" in report.not_run_line(config, points)
 
 
-@pytest.mark.parametrize("script", [fig3, fig4, fig8, table3, family], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("script", [fig3, fig4, fig8, table3, family, rules], ids=lambda m: m.__name__)
 def test_figure_scripts_refuse_a_grid_search(script, search_run, capsys):
     before = sorted(p for p in search_run.rglob("*"))
     capsys.readouterr()

@@ -4,8 +4,12 @@ accuracy laws fitted on small networks to predict larger ones (analysis/laws.py)
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import laws
@@ -14,6 +18,7 @@ from search.config import SeriesConfig
 from search.plan.candidates import ProxyBase
 from search.plan.grid import Candidate
 from search.plan.series import SeriesError, coefficients_from, experiment_points
+from tests.conftest import ROOT, TINY, run_entry
 
 RATIOS = [2, 4, 8, 16]
 
@@ -96,3 +101,32 @@ def test_a_straight_line_stays_a_line():
     law = laws.choose(ratios, accuracy)
     assert law.name == "log_linear" and law.params == pytest.approx((0.5, 0.05), abs=0.01)
     assert laws.choose([1, 2, 4], [0.5, 0.55, 0.6]).name == "log_linear"  # too few ratios for three parameters
+
+
+def test_the_pareto_front_keeps_points_no_other_beats_on_accuracy_and_latency():
+    from analysis.rules import pareto
+
+    points = pd.DataFrame(dict(state=["COMPLETE"] * 4 + ["FAIL"], accuracy=[50.0, 60.0, 55.0, 60.0, 99.0],
+                               latency_ms=[1.0, 2.0, 3.0, 2.5, 0.1]))
+    assert pareto(points).tolist() == [True, True, False, False, False]  # a failed point is never on it
+
+
+def test_the_rules_experiment_runs_and_is_analysed(runs):
+    """Two rules at FLOPs ratios 1, 2 and 8 with two seeds: the figures, the Pareto front, and the law
+    fitted at ratios <= 4 predicting the 8x points."""
+    tiny = [a for a in TINY if not a.startswith("base=")]
+    drop = [f"~series.rule_{name}" for name in ("depth_first", "depth", "width", "resolution")]
+    search = run_entry("experiment=rules", *tiny, *drop, "series.rule_efficientnet.flops_ratio=[1,2,8]",
+                       "series.rule_fast.flops_ratio=[1,2,8]", "search.seeds=2", "train.epochs=1",
+                       "train.max_images=64", f"runs_dir={runs}", "name=rules")
+    assert search.returncode == 0, search.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-m", "analysis.rules", str(runs / "rules")], capture_output=True,
+                          text=True, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(runs / "rules" / "tables" / "rules.csv")
+    assert set(table.rule) == {"efficientnet", "fast"} and len(table) == 6
+    assert table.accuracy_std.notna().all() and table.pareto.any()
+    predicted = pd.read_csv(runs / "rules" / "tables" / "rules_laws.csv")
+    assert set(predicted.rule) == {"efficientnet", "fast"} and predicted.measured_ratio.gt(4.5).all()
+    assert ((predicted.error - (predicted.predicted - predicted.accuracy)).abs() <= 0.011).all()  # both rounded
+    assert (runs / "rules" / "figures" / "rules.png").is_file()
