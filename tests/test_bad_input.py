@@ -22,7 +22,7 @@ from tests.test_data import make_cifar10, make_idx, make_image_folder, write_idx
 CASES = [
     (["base=foo"], "base='foo' is not one of: efficientnet_b0, mobilenetv1, mobilenetv2, resnet18, resnet50"),
     (["data=imagenet"], "data='imagenet' is not one of: cifar10, cifar100, fashion_mnist, image_folder, mnist, synthetic"),
-    (["experiment=huge"], "experiment='huge' is not one of: family, fig3, fig4, fig8, smoke, table3"),
+    (["experiment=huge"], "experiment='huge' is not one of: family, fig3, fig4, fig8, rules, smoke, table3"),
     (["storage=mysql"], "storage='mysql' is not one of: journal, postgres, sqlite"),
     (["search.alpha.min=0.5"], "search.alpha.min=0.5 must be >= 1"),
     (["search.beta.min=1.4", "search.beta.max=1.2"], "search.beta.min=1.4 is larger than search.beta.max=1.2"),
