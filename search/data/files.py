@@ -165,7 +165,8 @@ def _sub_folders(folder: Path) -> list[str]:
 
 def _read_image_folder(folder: Path, classes: list[str], all_classes: list[str], cfg: DataConfig) -> ImageSet:
     """The folder's images at cfg.native_size, decoded once (in parallel) into a uint8 cache file that
-    every later load, process and run memory-maps; the labels come from the file list itself."""
+    every later load, process and run reads (the returned set maps it; its splits read it); the labels come
+    from the file list itself."""
     files, labels = [], []
     for name in classes:
         class_dir = str(folder / name)

@@ -83,15 +83,14 @@ class ImageSet:
         """
         if self.mapped_from is None:
             return ImageSet(self.images[index], self.labels[index], self.num_classes, self.name)
-        mapped = np.load(self.mapped_from, mmap_mode="r")  # its header: the offset and shape
-        start, image_bytes = mapped.offset, math.prod(mapped.shape[1:])
-        out = np.empty((len(index),) + mapped.shape[1:], np.uint8)
+        start = np.load(self.mapped_from, mmap_mode="r").offset  # the length of the .npy header
+        image_bytes = math.prod(self.images.shape[1:])
+        out = np.empty((len(index), *self.images.shape[1:]), np.uint8)
         sources = index.numpy()
         with open(self.mapped_from, "rb") as file:
             for row in np.argsort(sources, kind="stable"):
                 os.preadv(file.fileno(), [out[row]], start + int(sources[row]) * image_bytes)
         return ImageSet(torch.from_numpy(out), self.labels[index], self.num_classes, self.name)
-
 
 
 def resize_images(images: torch.Tensor, size: int, batch: int = 512) -> torch.Tensor:
