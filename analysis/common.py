@@ -217,7 +217,7 @@ NEEDS = {"fig3": {"width", "depth", "resolution"}, "fig8": {"compound"}, "fig4":
 
 def script_for(series: set) -> str:
     """The analysis script that fits a run with these series names."""
-    if series <= {"grid"}:
+    if series <= {"grid", "shares"}:
         return "analysis.search"
     if series & NEEDS["rules"]:
         return "analysis.rules"
@@ -236,14 +236,14 @@ def check_kind(points: pd.DataFrame, run_dir: Path, script: str) -> None:
     """Raise RunError naming the script that fits when `run_dir` is a run of another kind."""
     series = set(points.series.astype(str))
     needs = NEEDS[script]
-    if series <= {"grid"}:
+    if series <= {"grid", "shares"}:
         fits = False
     elif script == "table3":
         fits = any(s.endswith("_baseline") for s in series)
     else:
         fits = not needs or bool(series & needs)
     if not fits:
-        what = "a grid search" if series <= {"grid"} else f"a run with series {', '.join(sorted(series))}"
+        what = "a search" if series <= {"grid", "shares"} else f"a run with series {', '.join(sorted(series))}"
         raise RunError(f"{run_dir} is {what}, not a {script} run: use python -m {script_for(series)} {run_dir}")
 
 

@@ -27,6 +27,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 STORAGES = ("sqlite", "journal", "postgres")
 ROLES = ("coordinator", "worker")
+SPACES = ("grid", "shares")
 
 
 class ConfigError(ValueError):
@@ -54,6 +55,8 @@ class RangeConfig:
 
 @dataclass
 class SearchConfig:
+    space: str = "grid"  # grid: the alpha/beta/gamma grid below | shares: Optuna samples the rule (models/rules.py) at `target`
+    trials: int = 12  # space=shares: networks to train (a sample that rounds to a trained network reuses its score)
     alpha: RangeConfig = field(default_factory=lambda: RangeConfig(1.0, 2.0, 0.1))  # depth coefficient
     beta: RangeConfig = field(default_factory=lambda: RangeConfig(1.0, 1.5, 0.05))  # width coefficient
     gamma: RangeConfig = field(default_factory=lambda: RangeConfig(1.0, 1.5, 0.05))  # resolution coefficient
@@ -221,9 +224,8 @@ def validate(cfg) -> None:
         _positive(f"base.{key}", getattr(cfg.base, key))
     min_size = 8 if cfg.base.variant == "small" else 32
     if cfg.base.resolution < min_size:
-        raise ConfigError(
-            f"base.resolution={cfg.base.resolution} is too small for base.variant={cfg.base.variant}: use >= {min_size}"
-        )
+        raise ConfigError(f"base.resolution={cfg.base.resolution} is too small for base.variant={cfg.base.variant}: "
+                          f"use >= {min_size}")
 
     s = cfg.search
     for axis in ("alpha", "beta", "gamma"):
@@ -237,21 +239,22 @@ def validate(cfg) -> None:
     for key in ("tolerance", "flops_tolerance", "match_tolerance"):
         if getattr(s, key) < 0:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
-    for key in ("phi_max", "seeds", "max_attempts"):
+    for key in ("phi_max", "seeds", "max_attempts", "trials"):
         _positive(f"search.{key}", getattr(s, key))
     if s.phi_min > s.phi_max:
         raise ConfigError(f"search.phi_min={s.phi_min} must be <= search.phi_max={s.phi_max}")
-    if s.pruner_startup_trials < 0 or s.pruner_warmup_epochs < 0:
-        raise ConfigError(
-            f"search.pruner_startup_trials={s.pruner_startup_trials} and "
-            f"search.pruner_warmup_epochs={s.pruner_warmup_epochs} must be >= 0"
-        )
+    for key in ("pruner_startup_trials", "pruner_warmup_epochs"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
     if not 0 <= s.pruner_min_agreement <= 1:
         raise ConfigError(f"search.pruner_min_agreement={s.pruner_min_agreement} is not in 0..1 "
                           "(a Kendall tau; 0 turns the gate off)")
     if s.max_candidates is not None:
         _positive("search.max_candidates", s.max_candidates)
     _choice("search.pruner", s.pruner, PRUNERS)
+    _choice("search.space", s.space, SPACES)
+    if s.space == "shares" and cfg.series:
+        raise ConfigError("search.space=shares searches one base's rule: an experiment's series are fixed points (use space=grid)")
     _choice("search.role", s.role, ROLES)
 
     t = cfg.train
@@ -287,14 +290,10 @@ def validate(cfg) -> None:
     _positive("search.workers", s.workers)
     if (s.role == "worker" or s.workers > 1) and cfg.storage.kind == "sqlite":
         what = "search.role=worker" if s.role == "worker" else f"search.workers={s.workers}"
-        raise ConfigError(
-            f"{what} needs storage=journal or storage=postgres: "
-            "SQLite runs queued trials twice under several processes"
-        )
+        raise ConfigError(f"{what} needs storage=journal or storage=postgres: "
+                          "SQLite runs queued trials twice under several processes")
     _positive("storage.heartbeat_interval", cfg.storage.heartbeat_interval)
     if cfg.storage.grace_period <= cfg.storage.heartbeat_interval:
-        raise ConfigError(
-            f"storage.grace_period={cfg.storage.grace_period} must be larger than "
-            f"storage.heartbeat_interval={cfg.storage.heartbeat_interval}"
-        )
+        raise ConfigError(f"storage.grace_period={cfg.storage.grace_period} must be larger than "
+                          f"storage.heartbeat_interval={cfg.storage.heartbeat_interval}")
     _check_run_folder(cfg)

@@ -2,8 +2,8 @@
 
     python -m search.fidelity runs/<name> [--factor 4] [--seeds 3] [--top-k K]
 
-Every kept candidate of a finished grid search (or, with --top-k K, the K best and K others spread
-over the rest of its ranking) is trained for seeds train.seed .. train.seed + seeds - 1 at the
+Every kept candidate of a finished grid or share search (or, with --top-k K, the K best and K
+others spread over the rest of its ranking) is trained for seeds train.seed .. train.seed + seeds - 1 at the
 proxy budget (train.epochs) and at factor times as many epochs. One Optuna trial per (candidate,
 budget, seed), through the search's own trial loop and storage, in a second study named
 "<name>.fidelity": resumable, and nothing is trained twice; proxy-budget seeds that the search
@@ -55,9 +55,9 @@ def read_run(run_dir: Path):
     except OmegaConfBaseException:
         cfg = OmegaConf.create(config)
     points, trials = pd.read_csv(run_dir / "candidates.csv"), pd.read_csv(run_dir / "trials.csv")
-    if (points.series != "grid").any():
+    if not points.series.isin(["grid", "shares"]).all():
         raise ConfigError(f"{run_dir} is an experiment (series {', '.join(dict.fromkeys(points.series))}): "
-                          "search.fidelity re-scores a grid search's candidates")
+                          "search.fidelity re-scores the candidates of a grid or share search")
     kept = points[points.kept.astype(bool)].drop_duplicates("key")
     if kept.empty:
         raise ConfigError(f"{run_dir} has no kept candidates to re-score")
@@ -81,7 +81,8 @@ def pick(records: list[dict], top_k: int | None) -> list[dict]:
 def from_search(trials: pd.DataFrame, seeds: int) -> dict[str, list[tuple[float, list]]]:
     """(score, curve) of each proxy-budget seed a completed search trial already measured."""
     reused = {}
-    for row in trials[trials.state == "COMPLETE"].itertuples():
+    trained = trials.duplicate_of.isna() if "duplicate_of" in trials else True  # a share search's repeats trained nothing
+    for row in trials[(trials.state == "COMPLETE") & trained].itertuples():
         scores, curves = seed_list(row.seed_scores), seed_list(row.accuracies)
         reused[row.key] = list(zip(scores, curves))[:seeds]
     return reused

@@ -5,11 +5,11 @@ The first process to open a study records `score_settings(cfg)` in it (study use
 settings as canonical JSON, and their SHA-256); a later command on the same study (a resume, a
 worker joining) whose settings differ is refused, naming the keys that differ.
 
-Scored: the base, the data, the training (all but where and how fast it runs), the grid and the
-series. Free to change: threads, device, precision, processes, storage settings, the pruner,
-seeds, attempts, search.max_candidates (they change which trials run or how fast, never how a
-finished trial was scored). Studies made before this record existed have none; they are
-accepted and get this run's.
+Scored: the base, the data, the training (all but where and how fast it runs), the grid (and
+search.space) and the series. Free to change: threads, device, precision, processes, storage
+settings, the pruner, seeds, attempts, search.max_candidates, search.trials (they change which
+trials run or how fast, never how a finished trial was scored). Studies made before this record
+existed have none; they are accepted and get this run's.
 """
 
 from __future__ import annotations
@@ -39,10 +39,16 @@ def score_settings(cfg) -> dict:
         "base": {k: v for k, v in c["base"].items() if v is not None or k != "spec"},  # as recorded before base.spec
         "data": c["data"],
         "train": {k: v for k, v in c["train"].items() if k not in UNSCORED_TRAIN},
-        "search": {k: c["search"][k] for k in GRID},
+        "search": {k: c["search"][k] for k in GRID} | _space(c["search"]),
         "series": c.get("series") or {},
         "experiment": c.get("experiment"),
     }
+
+
+def _space(search: dict) -> dict:
+    """search.space where it is not the grid: grid studies recorded before the share space stay valid."""
+    space = search.get("space", "grid")
+    return {} if space == "grid" else {"space": space}
 
 
 def canonical(settings: dict) -> str:

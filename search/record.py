@@ -7,8 +7,9 @@ CANDIDATE_COLUMNS = [
 ]
 RESULT_COLUMNS = [
     "score", "score_std", "seed_scores", "accuracies", "images_seen", "train_seconds", "eval_seconds", "precision",
-    "failure",
+    "failure", "duplicate_of",
 ]
-TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"] + CANDIDATE_COLUMNS + RESULT_COLUMNS
+SHARE_PARAMS = ("depth_fraction", "resolution_fraction")  # Optuna params of search.space=shares (search/plan/shares.py)
+TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds", *CANDIDATE_COLUMNS, *SHARE_PARAMS, *RESULT_COLUMNS]
 GRID_PARAMS = ("alpha", "beta", "gamma")  # Optuna params of a search's trials
 SERIES_PARAMS = ("d", "w", "r")  # Optuna params of an experiment's trials

@@ -16,8 +16,9 @@ from omegaconf import OmegaConf
 from search import fingerprint, storage, timing
 from search.config import ConfigError, validate
 from search.plan import ProxyBase, plan_candidates, unique_points
-from search.record import CANDIDATE_COLUMNS
-from search.results import best_summary, log_to, trials_table, write_csv, write_yaml
+from search.plan.shares import RANGES
+from search.record import CANDIDATE_COLUMNS, GRID_PARAMS
+from search.results import best_summary, log_to, sampled_candidates, trials_table, write_csv, write_yaml
 from search.results.summary import print_plan, print_results
 from search.storage import queue
 from search.trials import workers
@@ -61,7 +62,8 @@ def run(cfg) -> int:
     if cfg.search.dry_run:
         return 0
 
-    ctx = open_context(cfg, optuna_ranges(kept), splits)
+    shares = cfg.search.space == "shares"
+    ctx = open_context(cfg, RANGES if shares else optuna_ranges(kept), splits)
     if cfg.search.role == "coordinator":
         if cfg.storage.kind == "sqlite":
             requeued = queue.requeue_interrupted(ctx.study, ctx.params_of, cfg.search.max_attempts)
@@ -70,20 +72,24 @@ def run(cfg) -> int:
         added = queue.enqueue_missing(ctx.study, kept, ctx.params_of)
         log.info("study %r: %d candidate(s) queued now, %d in total", cfg.name, added, len(kept))
         log.info("storage: %s", storage.storage_hint(cfg, run_dir))
-    pool = workers.start(cfg, len(kept), ctx.ranges) if cfg.search.workers > 1 else []
-    work(ctx, len(kept))
+    total = cfg.search.trials if shares else len(kept)
+    pool = workers.start(cfg, total, ctx.ranges) if cfg.search.workers > 1 else []
+    work(ctx, total)
     while cfg.search.role == "worker" and queue.unsettled(ctx.study, keys):  # a resumed study's coordinator is late
         _wait_for_coordinator(cfg, lambda: ctx.study, keys,
                               "candidates of study %r are not queued yet: waiting for its coordinator")
-        work(ctx, len(kept))
+        work(ctx, total)
     died = workers.wait(pool)
 
     trials = trials_table(ctx.study)
     write_csv(run_dir / "trials.csv", trials)
+    if shares:  # the networks the sampler chose, as a grid search lists its candidates up front
+        write_csv(run_dir / "candidates.csv", sampled_candidates(trials))
     best = best_summary(cfg, trials)
     if best is not None:
         write_yaml(run_dir / "best.yaml", best)
-    print_results(trials, list(ctx.ranges), best, run_dir, time.perf_counter() - started)
+    shown = GRID_PARAMS if shares else ctx.ranges  # a share search's Optuna params are folded: show what they became
+    print_results(trials, list(shown), best, run_dir, time.perf_counter() - started)
     workers.raise_if_died(died)
     return 0
 

@@ -196,7 +196,7 @@ def test_figure_scripts_refuse_a_grid_search(script, search_run, capsys):
     capsys.readouterr()
     assert common.main_guard(script.main, [str(search_run)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {search_run} is a grid search, not a ") and "\n" not in err
+    assert err.startswith(f"error: {search_run} is a search, not a ") and "\n" not in err
     assert err.endswith(f"use python -m analysis.search {search_run}")
     assert sorted(p for p in search_run.rglob("*")) == before  # no latency.csv, figure or table
 

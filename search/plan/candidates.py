@@ -120,7 +120,12 @@ def measure_and_filter(proxy: ProxyBase, candidates, target: float, flops_tolera
 
 
 def plan_candidates(cfg, proxy: ProxyBase) -> list[dict]:
-    """The candidate records of the run: the experiment's series when it has any, else the grid."""
+    """The candidate records of the run: the experiment's series when it has any, else the grid; none
+    for a share search, whose sampler proposes them as it goes (search/trials/shares.py)."""
+    if cfg.search.space == "shares":
+        if cfg.search.target <= 1:
+            raise ConfigError(f"search.target={cfg.search.target}: a share search scales the base up, use a FLOPs ratio > 1")
+        return []
     return plan_series(cfg, proxy) if cfg.series else plan_grid(cfg, proxy)
 
 

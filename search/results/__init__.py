@@ -2,6 +2,7 @@
 (tables.py), and what the terminal shows (summary.py)."""
 
 from search.results.files import log_to, write_atomic, write_csv, write_yaml
-from search.results.tables import best_summary, family_table, trials_table
+from search.results.tables import best_summary, family_table, sampled_candidates, trials_table
 
-__all__ = ["best_summary", "family_table", "log_to", "trials_table", "write_atomic", "write_csv", "write_yaml"]
+__all__ = ["best_summary", "family_table", "log_to", "sampled_candidates", "trials_table", "write_atomic", "write_csv",
+           "write_yaml"]

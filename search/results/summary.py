@@ -30,6 +30,10 @@ def as_text(table: pd.DataFrame, formats: dict[str, str]) -> str:
 
 def print_plan(table: pd.DataFrame, kept: int, cfg, run_dir: Path) -> None:
     """The kept candidates' key figures and one line on how many will be trained (all in candidates.csv)."""
+    if cfg.search.space == "shares":
+        print(f"search.space=shares: Optuna's sampler picks up to {cfg.search.trials} networks at "
+              f"{cfg.search.target}x the proxy base's FLOPs; {run_dir / 'candidates.csv'} lists them at the end")
+        return
     plan = table[table["kept"].astype(bool)].copy()
     plan["MFLOPs"] = plan["fvcore_flops"].fillna(plan["flops"]).astype(float) / 1e6
     shape = ["series", "phi", "depth", "width"] if cfg.series else ["alpha", "beta", "gamma"]

@@ -10,7 +10,7 @@ import pandas as pd
 from models import native_resolution, scaled_resolution
 from models.complexity import measure
 from search.evidence import margin_verdict
-from search.record import TRIAL_COLUMNS
+from search.record import CANDIDATE_COLUMNS, TRIAL_COLUMNS
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -22,6 +22,19 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row.update({k: v for k, v in t.user_attrs.items() if k in TRIAL_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def sampled_candidates(trials: pd.DataFrame) -> pd.DataFrame:
+    """candidates.csv of a share search: each network its sampler proposed, once (kept: trained, on the FLOPs target)."""
+    own = trials[trials.duplicate_of.isna() & trials.key.notna()].drop_duplicates("key", keep="last")
+    counts = {"params": int, "flops": int, "resolution": int, "fvcore_flops": "Int64", "activations": "Int64", "kept": bool}
+    return own[CANDIDATE_COLUMNS].astype(counts)  # whole numbers, as a grid's candidates.csv has them
+
+
+def images_to_best(trials: pd.DataFrame, best_number: int) -> int:
+    """Images trained, in trial order, up to and including the best trial: what the search paid to find it."""
+    images = pd.to_numeric(trials[trials.number <= best_number].images_seen, errors="coerce")
+    return int(images.fillna(0).sum())
 
 
 def seed_list(value) -> list:
@@ -49,9 +62,10 @@ def family_table(base_name: str, alpha: float, beta: float, gamma: float, phis) 
 
 
 def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
-    """best.yaml: the best completed grid candidate, how far it leads the runner-up (margin and
-    its standard error over seeds: search.evidence.margin_verdict), and the family it implies."""
-    done = trials[(trials.state == "COMPLETE") & (trials.series == "grid")]
+    """best.yaml: the best completed candidate of a grid or share search, the images trained until it
+    was found and in all, how far it leads the runner-up (margin and its standard error over seeds:
+    search.evidence.margin_verdict), and the family it implies."""
+    done = trials[(trials.state == "COMPLETE") & trials.series.isin(["grid", "shares"]) & trials.duplicate_of.isna()]
     if done.empty:
         return None
     best = done.loc[done.score.astype(float).idxmax()]
@@ -65,6 +79,7 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
         product=round(alpha * beta**2 * gamma**2, 6),
         measured_ratio=float(best.measured_ratio),
         score=float(best.score), score_std=float(best.score_std), trial=int(best.number),
+        images_to_best=images_to_best(trials, int(best.number)), images_total=images_to_best(trials, int(trials.number.max())),
         runner_up_trial=None if runner is None else int(runner.number),
         runner_up_score=None if runner is None else float(runner.score),
         margin=lead["margin"], margin_noise=lead["noise"], verdict=lead["verdict"],

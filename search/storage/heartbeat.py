@@ -98,13 +98,14 @@ def retry_stale(study: optuna.Study, storage, grace: float, params_of: Callable[
 
 
 def claim_next(study: optuna.Study, storage, grace: float | None, params_of, poll: float,
-               max_attempts: int | None = None) -> optuna.Trial | None:
-    """Claim a queued trial; while others still run, wait for them (or for them to go stale)."""
+               max_attempts: int | None = None, propose=None) -> optuna.Trial | None:
+    """Claim a queued trial, or else one that `propose(before)` makes (search/trials/shares.py);
+    while others still run, wait for them (or for them to go stale)."""
     first_beat = storage.record_heartbeat if queue.keeps_heartbeats(storage) else None
     while True:
         if grace is not None:
             retry_stale(study, storage, grace, params_of, max_attempts)
-        trial = queue.claim(study, storage, before=first_beat)
+        trial = queue.claim(study, storage, before=first_beat) or (propose(first_beat) if propose else None)
         if trial is not None or grace is None:
             return trial
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

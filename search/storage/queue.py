@@ -18,7 +18,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.record import CANDIDATE_COLUMNS
+from search.record import CANDIDATE_COLUMNS, SHARE_PARAMS
 
 FAILURE_ATTR = "failure"  # user attr: why a trial failed
 FINAL_ATTR = "failure_is_final"  # user attr: a failure that a re-run would repeat (divergence, attempts used up)
@@ -27,6 +27,7 @@ DUPLICATE = "duplicate enqueue"  # failure of a WAITING trial that a second coor
 METRIC = "accuracy"  # the objective: validation accuracy (0..1), maximised
 KEY_ATTR = "key"  # user attr: the candidate's stable identity
 WORKER_ATTR = "worker"  # user attr: host:pid of the process that claimed the trial
+REPEAT_ATTR = "duplicate_of"  # user attr (search.space=shares): the trial whose network a proposal repeats
 PLAN_ATTRS = ("candidate", "epochs", "seed")  # user attrs of a fidelity trial (search/fidelity.py): kept on a re-queue
 
 
@@ -60,7 +61,7 @@ def enqueue_missing(study: optuna.Study, records: list[dict], params_of: Callabl
     added = 0
     for rec in records:
         if rec[KEY_ATTR] not in present:
-            study.enqueue_trial(params_of(rec), user_attrs=_jsonable(rec))
+            study.enqueue_trial(params_of(rec), user_attrs=jsonable(rec))
             added += 1
     if added:
         fail_duplicates(study, study._storage)  # noqa: SLF001
@@ -78,7 +79,7 @@ def fail_duplicates(study: optuna.Study, storage, trials: list | None = None) ->
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     first: dict = {}
     for t in sorted(trials, key=lambda t: t.number):
-        if _settled(t) and t.user_attrs.get(KEY_ATTR) is not None:
+        if _settled(t) and t.user_attrs.get(KEY_ATTR) is not None and REPEAT_ATTR not in t.user_attrs:
             first.setdefault(t.user_attrs[KEY_ATTR], t.number)
     failed = []
     for t in trials:
@@ -129,7 +130,8 @@ def requeue(study: optuna.Study, number: int, attrs: dict, params_of: Callable[[
     """
     storage = study._storage  # noqa: SLF001 (the public tell() does not say whether it changed the state)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)  # noqa: SLF001
-    final = attempts_used_up(attrs, max_attempts)
+    # A share search's proposal (search/trials/shares.py) that died before its network was recorded: nothing to queue.
+    final = attempts_used_up(attrs, max_attempts) or KEY_ATTR not in attrs
     try:
         if final:  # before the transition: a finished trial's attrs cannot change
             storage.set_trial_user_attr(trial_id, FINAL_ATTR, True)
@@ -206,10 +208,10 @@ def count_states(study: optuna.Study) -> dict[str, int]:
 def _candidate_attrs(attrs: dict) -> dict:
     """The candidate record (and a fidelity trial's plan) inside a trial's user attrs, without the
     results of the attempt."""
-    return {k: attrs[k] for k in (*CANDIDATE_COLUMNS, *PLAN_ATTRS) if k in attrs}
+    return {k: attrs[k] for k in (*CANDIDATE_COLUMNS, *SHARE_PARAMS, *PLAN_ATTRS) if k in attrs}
 
 
-def _jsonable(rec: dict) -> dict:
+def jsonable(rec: dict) -> dict:
     """User attrs must be JSON: turn NaN into None and numpy scalars into Python numbers."""
     out = {}
     for k, v in rec.items():

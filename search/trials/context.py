@@ -20,6 +20,7 @@ from search.proxy import channel_stats, prepare, resolve_device
 from search.record import GRID_PARAMS, SERIES_PARAMS
 from search.results import log_to
 from search.storage import queue
+from search.trials import shares
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RunContext:
     storage: object
     study: optuna.Study
     _prepared: tuple = (None, None)  # (resolution, (train, val)): only the latest is kept
+    propose: object = None  # search.space=shares: makes the next trial when none is queued (search/trials/shares.py)
 
     def __post_init__(self):
         with timing.phase("data_preparation"):
@@ -103,4 +105,8 @@ def open_context(cfg, ranges: dict, splits: tuple[ImageSet, ImageSet] | None = N
     study = queue.open_study(storage, study_name or cfg.name, pruner)
     if study_name is None:
         fingerprint.adopt(study, fingerprint.score_settings(cfg))
-    return RunContext(cfg, proxy, ranges, train_split, val_split, resolve_device(cfg.train.device, worker), storage, study)
+    ctx = RunContext(cfg, proxy, ranges, train_split, val_split, resolve_device(cfg.train.device, worker), storage, study)
+    if study_name is None and s.space == "shares":
+        study.sampler = shares.sampler(cfg, worker)
+        ctx.propose = shares.proposer(ctx)
+    return ctx

@@ -17,9 +17,11 @@ from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.memory import release_memory
 from search.proxy import TrainingDiverged, steps_in_epoch, train
 from search.storage import heartbeat, queue
+from search.trials import shares
 from search.trials.context import RunContext
 
 log = logging.getLogger("search")
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 def trial_plan(ctx: RunContext, attrs: dict) -> tuple[object, list[int]]:
@@ -78,18 +80,22 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
 
 
 def work(ctx: RunContext, total: int) -> None:
-    """Claim queued candidates one at a time and score them until the queue is empty."""
+    """Claim queued candidates (or, in a share search, ones its sampler proposes) one at a time and
+    score them until none is left."""
     t = ctx.cfg.train
     per_epoch = steps_in_epoch(t, len(ctx.train_split)) * t.batch_size
     overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
     states = queue.count_states(ctx.study)
-    overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
+    if ctx.propose is None:  # every candidate was queued up front
+        overall.update(total - states.get("WAITING", 0) - states.get("RUNNING", 0))
+    else:  # networks trained so far (repeats of them are not counted)
+        overall.update(min(total, len(shares.trained(ctx.study.get_trials(deepcopy=False, states=FINISHED)))))
     grace = storage.heartbeat_grace(ctx.cfg)
     interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
     with kept_ctrl_c(), logging_redirect_tqdm():  # log lines printed above the bars, which stay whole
         while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of,
                                              poll=ctx.cfg.storage.heartbeat_interval,
-                                             max_attempts=ctx.cfg.search.max_attempts)):
+                                             max_attempts=ctx.cfg.search.max_attempts, propose=ctx.propose)):
             run_trial(ctx, trial, per_epoch, interval)
             overall.update(1)
             raise_if_ctrl_c()
