@@ -137,13 +137,17 @@ def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str 
 
 def flops_axis(ax, column: str = "flops") -> None:
     labels = {"flops": "FLOPs (millions of multiply-adds, measured)", "activations": "activations (millions)",
-              "latency_ms": "forward latency (ms, batch 1; CPU: 1 thread)"}
+              "latency_ms": "forward latency (ms, batch 1; CPU: 1 thread)",
+              "train_mb": "training memory (MB: weights, gradients, momentum, saved activations)"}
     ax.set_xlabel(labels[column])
     ax.set_ylabel(ACCURACY)
     ax.grid(alpha=0.3)
     ax.margins(x=0.1, y=0.1)  # room for the point labels at the ends
     if column in ("flops", "activations"):
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:g}"))
+    if column == "train_mb":  # a log axis over one decade: plain numbers, no crowded minor labels
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def cost_figure(points: pd.DataFrame, title: str, label_of=None, order=None):

@@ -3,8 +3,9 @@
     python -m analysis.rules runs/rules-efficientnet_b0-synthetic
 
 For a run of conf/experiment/rules.yaml (series rule_<name>, models/rules.py). Writes
-figures/rules.{png,pdf}: accuracy (mean and standard deviation over seeds) against measured FLOPs
-and against forward latency, with the Pareto front over accuracy and latency; activations against
+figures/rules.{png,pdf}: accuracy (mean and standard deviation over seeds) against measured FLOPs,
+against forward latency (with the Pareto front over accuracy and latency) and against the memory a
+training step of the run's batch holds (models.complexity.training_bytes); activations against
 FLOPs on log-log axes with each rule's fitted slope beside the formula's. tables/rules.{csv,md}
 has every point and whether it is on the front; tables/rules_laws.{csv,md} has each rule's law
 (analysis/laws.py) fitted on its points up to 4x the base's FLOPs, predicting the larger points,
@@ -20,17 +21,28 @@ import numpy as np
 import pandas as pd
 
 from analysis import common, laws
+from models import make
+from models.complexity import training_bytes
 from models.rules import RULES
 
 PREFIX = "rule_"
 FIT_UP_TO = 4.5  # points up to this FLOPs ratio fit each rule's law; the larger ones are predicted
-COLUMNS = ["rule", "measured_ratio", "d", "w", "r", "resolution", "flops", "activations", "latency_ms", "state",
+COLUMNS = ["rule", "measured_ratio", "d", "w", "r", "resolution", "flops", "activations", "latency_ms", "train_mb", "state",
            "accuracy", "accuracy_std", "pareto"]
 
 
 def with_rules(points: pd.DataFrame) -> pd.DataFrame:
     return points.assign(rule=points.series.str.removeprefix(PREFIX),
                          accuracy_std=100 * pd.to_numeric(points.score_std, errors="coerce"))
+
+
+def with_training_memory(points: pd.DataFrame, batch: int) -> pd.DataFrame:
+    """train_mb: what one SGD step of the run's batch holds (models.complexity.training_bytes), per network."""
+    megabytes = {}
+    for rec in points.drop_duplicates("key").itertuples():
+        model = make(rec.base, rec.depth, rec.width, rec.variant, int(rec.num_classes), int(rec.in_channels))
+        megabytes[rec.key] = round(training_bytes(model, int(rec.resolution), batch, int(rec.in_channels)) / 2**20, 1)
+    return points.assign(train_mb=points.key.map(megabytes))
 
 
 def pareto(points: pd.DataFrame) -> pd.Series:
@@ -67,13 +79,13 @@ def predictions(points: pd.DataFrame) -> pd.DataFrame:
                                        "predicted", "error"])
 
 
-def figure(points: pd.DataFrame, title: str):
-    fig, (by_flops, by_latency, acts) = plt.subplots(1, 3, figsize=(16, 4.6), constrained_layout=True)
+def figure(points: pd.DataFrame, title: str, batch: int):
+    fig, (by_flops, by_latency, by_memory, acts) = plt.subplots(1, 4, figsize=(21, 4.6), constrained_layout=True)
     slopes = activation_slopes(points)
     done = common.completed(points)
     for rule in dict.fromkeys(points.rule):
         line = done[done.rule == rule].sort_values("flops")
-        for ax, x in ((by_flops, "flops"), (by_latency, "latency_ms")):
+        for ax, x in ((by_flops, "flops"), (by_latency, "latency_ms"), (by_memory, "train_mb")):
             ax.errorbar(line[x], line.accuracy, yerr=line.accuracy_std.fillna(0), marker="o", capsize=3, label=rule)
         every = points[points.rule == rule].drop_duplicates("key").sort_values("flops")
         formula = RULES[rule].activation_slope if rule in RULES else float("nan")
@@ -81,10 +93,12 @@ def figure(points: pd.DataFrame, title: str):
                   label=f"{rule}: slope {slopes.get(rule, float('nan')):.2f} (formula {formula:.2f})")
     front = done[done.pareto].sort_values("latency_ms")
     by_latency.plot(front.latency_ms, front.accuracy, color="0.2", linestyle=":", zorder=0, label="Pareto front")
-    for ax, x in ((by_flops, "flops"), (by_latency, "latency_ms")):
+    for ax, x in ((by_flops, "flops"), (by_latency, "latency_ms"), (by_memory, "train_mb")):
         ax.set_xscale("log")  # before flops_axis: a log scale brings its own tick labels
         common.flops_axis(ax, x)
         ax.legend(fontsize=7)
+    by_memory.set_xlabel(f"training memory (MB at batch {batch}: weights, gradients, momentum, saved activations)",
+                         fontsize=8)
     acts.set_xscale("log")
     acts.set_yscale("log")
     acts.set_xlabel("FLOPs (multiply-adds, measured)")
@@ -97,14 +111,15 @@ def figure(points: pd.DataFrame, title: str):
 
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "rules")
-    points = with_rules(points)
+    batch = int(config["train"]["batch_size"])
+    points = with_training_memory(with_rules(points), batch)
     points["pareto"] = pareto(points)
     rows = points[COLUMNS].sort_values(["rule", "measured_ratio"], kind="stable")
     laws_table = predictions(points)
-    print(common.to_markdown(rows[["rule", "measured_ratio", "accuracy", "accuracy_std", "latency_ms", "pareto"]]))
+    print(common.to_markdown(rows[["rule", "measured_ratio", "accuracy", "accuracy_std", "latency_ms", "train_mb", "pareto"]]))
     print(common.to_markdown(laws_table))
     title = common.title_of(config, f"Scaling rules on {points.base.iloc[0]}")
-    common.write_outputs(args.run_dir, "rules", figure(points, title), common.cost_figure(points, title), rows)
+    common.write_outputs(args.run_dir, "rules", figure(points, title, batch), common.cost_figure(points, title), rows)
     print("\n".join(map(str, common.write_table(laws_table, args.run_dir, "rules_laws"))))
     return 0
 

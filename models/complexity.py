@@ -115,5 +115,36 @@ def measure_spec(spec: NetSpec, resolution: int, num_classes: int = 1000, in_cha
     return count(build_model(spec, num_classes, in_channels), resolution, in_channels)
 
 
+def training_bytes(model: torch.nn.Module, resolution: int, batch: int, in_channels: int = 3) -> int:
+    """Memory one SGD step holds, in bytes: weights, gradients and momentum (3 x the parameters),
+    plus every tensor autograd saves for the backward pass at `batch` images: what grows with the
+    activations and decides whether a network trains on a device. The allocator's transient
+    buffers come on top. Measured in fp32 on forward passes of 2 and 4 images (batch norm needs
+    more than one), extrapolated linearly to `batch`; a storage saved by several ops counts once."""
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def saved_bytes(images: int) -> int:
+        saved: dict[int, int] = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage.data_ptr() not in weights:
+                saved[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(torch.zeros(images, in_channels, resolution, resolution))
+        return sum(saved.values())
+
+    was_training = model.training
+    model.train()
+    try:
+        two, four = saved_bytes(2), saved_bytes(4)
+    finally:
+        model.train(was_training)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return 3 * params + two + (four - two) * (batch - 2) // 2
+
+
 def _quiet(analysis):
     return analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")

@@ -9,7 +9,8 @@ from torch import nn
 from models import BASES, scaled_resolution
 from models.reference import EFFICIENTNET_PAPER_GFLOPS, PAPER_TABLE3, PUBLISHED
 from models.zoo import ZOO_COLUMNS, main, zoo_rows
-from models.complexity import count, measure, measure_spec
+from models import make
+from models.complexity import count, measure, measure_spec, training_bytes
 
 
 def test_flops_are_conv_and_linear_multiply_adds_only():
@@ -72,3 +73,20 @@ def test_zoo_cli_writes_csv(tmp_path, capsys):
     assert list(table.columns) == ZOO_COLUMNS
     assert len(table) == 12 and table["gflops_dev_pct"].abs().max() < 1.0
     assert "efficientnet_b7" in capsys.readouterr().out
+
+
+def test_training_memory_counts_weights_three_times_and_each_saved_tensor_once():
+    # Linear saves its input (a view of the image batch, counted once) and its weight (a parameter:
+    # already in the 3 x params of weights, gradients and momentum).
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10))
+    for batch in (2, 8, 128):
+        assert training_bytes(model, 4, batch) == 4 * (3 * (48 * 10 + 10) + batch * 48)
+
+
+def test_training_memory_grows_with_the_batch_by_the_saved_activations():
+    model = make("mobilenetv2", 1.0, 0.5, "small", 10, 3)
+    weights = 3 * 4 * sum(p.numel() for p in model.parameters())
+    small, large = (training_bytes(model, 32, batch) - weights for batch in (64, 128))
+    assert large == pytest.approx(2 * small, rel=0.01)
+    assert large > 10 * weights  # at this size the activations, not the weights, decide the memory
+    assert model.training  # left as it was
