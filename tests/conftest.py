@@ -57,6 +57,13 @@ def run_entry(*args, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+def run_module(module: str, *args) -> subprocess.CompletedProcess:
+    """`python -m module *args` in a fresh process, as a user types it (analysis scripts, search.fidelity)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+
+
 def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
     return run_entry(*TINY, f"runs_dir={runs_dir}", *overrides, **kwargs)
 

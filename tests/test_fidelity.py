@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import optuna
 import pandas as pd
@@ -13,15 +11,13 @@ import yaml
 
 from search import fidelity
 from search.runner import run
-from tests.conftest import ROOT, compose
+from tests.conftest import compose, run_module
 
 FAST = ["search.pruner=none", "train.max_images=64", "train.bn_images=64"]  # 2 steps per epoch
 
 
 def fidelity_cli(*args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "search.fidelity", *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    return run_module("search.fidelity", *args)
 
 
 def exit_code(main, argv) -> int:

@@ -4,9 +4,6 @@ searched and analysed."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -18,7 +15,7 @@ from models import scaled_spec
 from models.bases import BASES
 from models.complexity import measure_spec
 from models.spec import spec_from_table
-from tests.conftest import ROOT, TINY, run_entry
+from tests.conftest import ROOT, TINY, run_entry, run_module
 
 USER_CONF = ROOT / "examples" / "own_base"  # holds base/tinynet.yaml
 NOT_TINYS_BASE = [a for a in TINY if not a.startswith("base=")]
@@ -89,10 +86,8 @@ def test_a_yaml_base_from_a_user_folder_dry_runs_searches_and_is_analysed(runs, 
     assert (runs / "own" / "best.yaml").is_file()
 
     # Fresh processes know tinynet only from the run's config.yaml: the fidelity check trains it again.
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     for command in (["search.fidelity", "--seeds", "1", "--factor", "2", "--top-k", "1"], ["analysis.report"]):
-        done = subprocess.run([sys.executable, "-m", command[0], str(runs / "own"), *command[1:]],
-                              capture_output=True, text=True, env=env, cwd=ROOT)
+        done = run_module(command[0], runs / "own", *command[1:])
         assert done.returncode == 0, done.stderr[-2000:]
     assert "tinynet" in (runs / "own" / "report.md").read_text()
     assert (runs / "own" / "fidelity.csv").is_file()
@@ -102,12 +97,6 @@ def test_a_yaml_base_from_a_user_folder_dry_runs_searches_and_is_analysed(runs, 
         scaled_spec("tinynet")
     common.load_config(runs / "own")  # what every analysis script reads first
     assert scaled_spec("tinynet").stem_channels == 16
-
-
-def run_module(module: str, *args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
 
 
 def test_a_python_builder_outside_the_package_dry_runs_searches_and_is_analysed(runs):
