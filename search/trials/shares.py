@@ -6,8 +6,9 @@ process that finds the queue empty asks the study's sampler for a point of the s
 maps many nearby rules to one network: such a proposal is answered with the trained network's
 score (or failed, if that one has no score yet), costs no training, and the sampler is asked
 again; so is a rule whose rounded network misses the FLOPs target by more than the grid's
-search.flops_tolerance (failed, untrained). The search stops after search.trials distinct networks, or after PROPOSALS_PER_TRIAL times
-as many proposals once the sampler keeps returning to networks it has trained.
+search.flops_tolerance (failed, untrained). The search stops after search.trials distinct
+networks, or after PROPOSALS_PER_TRIAL times as many proposals (the sampler keeps returning to
+networks it has trained, or finds none on target).
 """
 
 from __future__ import annotations
@@ -46,12 +47,18 @@ def proposer(ctx) -> Callable[[Callable[[int], None] | None], optuna.Trial | Non
     `before(trial_id)` records its first heartbeat, as for a claimed queued trial."""
     s = ctx.cfg.search
     distributions = {name: FloatDistribution(low, high) for name, (low, high) in RANGES.items()}
+    spent = []  # said once per process: a worker asks again at every poll while others finish
 
     def propose(before=None) -> optuna.Trial | None:
         while True:
             frozen = ctx.study.get_trials(deepcopy=False)
             networks = trained(frozen)
             if len(networks) >= s.trials or len(frozen) >= PROPOSALS_PER_TRIAL * s.trials:
+                if not spent:
+                    repeats = sum(queue.REPEAT_ATTR in t.user_attrs for t in frozen)
+                    log.info("share search: %d proposals, %d networks, %d repeats of one, %d off the FLOPs target or "
+                             "failed", len(frozen), len(networks), repeats, len(frozen) - len(networks) - repeats)
+                    spent.append(True)
                 return None
             trial = ctx.study.ask(distributions)
             if before:
@@ -92,5 +99,5 @@ def answer_repeat(study: optuna.Study, trial: optuna.Trial, rec: dict, earlier) 
         trial.set_user_attr(queue.FAILURE_ATTR, f"same network as trial {earlier.number} ({latest.state.name})")
         trial.set_user_attr(queue.FINAL_ATTR, True)
         study.tell(trial, state=TrialState.FAIL)
-    log.info("trial %d: %s repeats trial %d's network: not trained again", trial.number, rec[queue.KEY_ATTR],
-             earlier.number)
+    log.debug("trial %d: %s repeats trial %d's network: not trained again", trial.number, rec[queue.KEY_ATTR],
+              earlier.number)
