@@ -42,8 +42,9 @@ def cli(argv: list[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     if args.shell_completion and args.overrides[0].startswith("query="):
-        # The shell sets COMP_LINE, the line being completed; typed by hand, complete an empty line.
-        os.environ.setdefault("COMP_LINE", f"python {sys.argv[0]} ")
+        # The shell sets COMP_LINE, the line being completed; typed by hand, complete an empty line. Only the
+        # script's name: Hydra's pattern for "python <script>" has no room for a "-" in a folder's name.
+        os.environ.setdefault("COMP_LINE", f"python {os.path.basename(sys.argv[0])} ")
     sys.argv = [sys.argv[0], *argv]
     main()
 

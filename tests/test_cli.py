@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, run_entry
+from tests.conftest import ROOT, run_cli, run_entry
 
 
 @pytest.mark.parametrize("flags", [["--cfg", "job"], ["-c", "job"], ["-cn", "config", "--cfg", "job"]])
@@ -34,6 +37,17 @@ def test_shell_completion_query_without_a_shell():
     result = run_entry("-sc", "query=bash")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "base=" in result.stdout
+
+
+def test_shell_completion_query_from_a_folder_with_a_hyphen(tmp_path):
+    """Hydra's pattern for `python <script>` stops at a '-' in the path (a clone in `my-clone/`)."""
+    (tmp_path / "my-clone").symlink_to(ROOT)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("COMP_LINE", None)
+    result = subprocess.run([sys.executable, str(tmp_path / "my-clone" / "run_search.py"), "-sc", "query=bash"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "base=" in result.stdout
 
 
 def test_shell_completion_without_a_subcommand_is_one_line():
