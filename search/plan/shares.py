@@ -9,7 +9,7 @@ At the search's target ratio s the rule sets d = s^depth_fraction and r = s^(res
 width takes the rest, solved on the measured multiply-adds (search/plan/series.py's bisection), so
 the network costs s times the proxy base. Why not the formula's width: on a small proxy, rounding
 repeats up adds a block to every stage as soon as d > 1, so the formula point misses its target by
-up to 1.5x over most of the triangle. For the same reason depth moves in the grid's steps
+up to 2x over most of the triangle. For the same reason depth moves in the grid's steps
 (search.alpha.step): otherwise no rule with a depth share above zero could keep the base's depth.
 A rule whose depth and resolution alone overshoot keeps w = 1 and, like an off-target grid point,
 is dropped (MobileNetV2's default proxy at s = 2: about a quarter of the triangle is on target,
