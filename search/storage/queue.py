@@ -2,7 +2,8 @@
 
 Candidates are enqueued once by the coordinator. Workers only ever *claim* queued trials (an
 atomic WAITING -> RUNNING transition in the storage); they never let a sampler invent a new
-trial, so a finite constrained grid is evaluated exactly once and then the study is done.
+trial, so a finite constrained grid is evaluated exactly once and then the study is done. The one
+exception is a share search, whose sampler proposes each trial (search/trials/shares.py).
 """
 
 from __future__ import annotations
