@@ -8,7 +8,8 @@ score (or failed, if that one has no score yet), costs no training, and the samp
 again; so is a rule whose rounded network misses the FLOPs target by more than the grid's
 search.flops_tolerance (failed, untrained). The search stops after search.trials distinct
 networks, or after PROPOSALS_PER_TRIAL times as many proposals (the sampler keeps returning to
-networks it has trained, or finds none on target).
+networks it has trained, or finds none on target). Two workers that propose one network at the
+same moment both train it: rare, and not prevented.
 """
 
 from __future__ import annotations
