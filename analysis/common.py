@@ -26,6 +26,7 @@ from models.complexity import multiply_adds  # noqa: E402
 from models.rules import RULES  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.config import ConfigError, use_own_bases  # noqa: E402
+from search.record import SEARCH_SERIES  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -221,7 +222,7 @@ NEEDS = {"fig3": {"width", "depth", "resolution"}, "fig8": {"compound"}, "fig4":
 
 def script_for(series: set) -> str:
     """The analysis script that fits a run with these series names."""
-    if series <= {"grid", "shares"}:
+    if series <= set(SEARCH_SERIES):
         return "analysis.search"
     if series & NEEDS["rules"]:
         return "analysis.rules"
@@ -240,14 +241,14 @@ def check_kind(points: pd.DataFrame, run_dir: Path, script: str) -> None:
     """Raise RunError naming the script that fits when `run_dir` is a run of another kind."""
     series = set(points.series.astype(str))
     needs = NEEDS[script]
-    if series <= {"grid", "shares"}:
+    if series <= set(SEARCH_SERIES):
         fits = False
     elif script == "table3":
         fits = any(s.endswith("_baseline") for s in series)
     else:
         fits = not needs or bool(series & needs)
     if not fits:
-        what = "a search" if series <= {"grid", "shares"} else f"a run with series {', '.join(sorted(series))}"
+        what = "a search" if series <= set(SEARCH_SERIES) else f"a run with series {', '.join(sorted(series))}"
         raise RunError(f"{run_dir} is {what}, not a {script} run: use python -m {script_for(series)} {run_dir}")
 
 

@@ -21,9 +21,9 @@ from matplotlib.transforms import blended_transform_factory
 from omegaconf import OmegaConf
 
 from analysis import common
+from search.record import SEARCH_SERIES
 from search.storage import make_storage, unredact
 
-SEARCHES = ("grid", "shares")  # search.space: the series names of a search's candidates
 COLUMNS = ["alpha", "beta", "gamma", "d", "w", "r", "resolution", "flops", "measured_ratio", "kept", "state",
            "accuracy", "images_seen"]
 
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     args = common.parse_args(__doc__.splitlines()[0], argv)
     config = common.load_config(args.run_dir)
     points = common.load_points(args.run_dir)
-    if not points.series.isin(SEARCHES).all():
+    if not points.series.isin(SEARCH_SERIES).all():
         raise common.RunError(f"{args.run_dir} is an experiment, not a search: use its analysis.fig*/table3 script")
     study = load_study(args.run_dir, config)
     points = with_pruned_accuracy(points, study)

@@ -3,8 +3,8 @@
     python -m search.fidelity runs/<name> [--factor 4] [--seeds 3] [--top-k K]
 
 Every kept candidate of a finished grid or share search (or, with --top-k K, the K best and K
-others spread over the rest of its ranking) is trained for seeds train.seed .. train.seed + seeds - 1 at the
-proxy budget (train.epochs) and at factor times as many epochs. One Optuna trial per (candidate,
+others spread over the rest of its ranking) is trained for seeds train.seed .. train.seed + seeds - 1
+at the proxy budget (train.epochs) and at factor times as many epochs. One Optuna trial per (candidate,
 budget, seed), through the search's own trial loop and storage, in a second study named
 "<name>.fidelity": resumable, and nothing is trained twice; proxy-budget seeds that the search
 already completed are taken from its trials.csv. Writes fidelity.csv and fidelity.md into the run
@@ -31,6 +31,7 @@ from search import evidence, storage
 from search.config import Config, ConfigError
 from search.data import DataError
 from search.results import write_atomic, write_csv
+from search.record import SEARCH_SERIES
 from search.results.tables import seed_list
 from search.storage import StorageError, queue
 from search.trials.context import open_context, optuna_ranges
@@ -55,7 +56,7 @@ def read_run(run_dir: Path):
     except OmegaConfBaseException:
         cfg = OmegaConf.create(config)
     points, trials = pd.read_csv(run_dir / "candidates.csv"), pd.read_csv(run_dir / "trials.csv")
-    if not points.series.isin(["grid", "shares"]).all():
+    if not points.series.isin(SEARCH_SERIES).all():
         raise ConfigError(f"{run_dir} is an experiment (series {', '.join(dict.fromkeys(points.series))}): "
                           "search.fidelity re-scores the candidates of a grid or share search")
     kept = points[points.kept.astype(bool)].drop_duplicates("key")

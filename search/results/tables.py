@@ -10,7 +10,7 @@ import pandas as pd
 from models import native_resolution, scaled_resolution
 from models.complexity import measure
 from search.evidence import margin_verdict
-from search.record import CANDIDATE_COLUMNS, TRIAL_COLUMNS
+from search.record import CANDIDATE_COLUMNS, SEARCH_SERIES, TRIAL_COLUMNS
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -65,7 +65,7 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
     """best.yaml: the best completed candidate of a grid or share search, the images trained until it
     was found and in all, how far it leads the runner-up (margin and its standard error over seeds:
     search.evidence.margin_verdict), and the family it implies."""
-    done = trials[(trials.state == "COMPLETE") & trials.series.isin(["grid", "shares"]) & trials.duplicate_of.isna()]
+    done = trials[(trials.state == "COMPLETE") & trials.series.isin(SEARCH_SERIES) & trials.duplicate_of.isna()]
     if done.empty:
         return None
     best = done.loc[done.score.astype(float).idxmax()]
