@@ -139,7 +139,7 @@ def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str 
 def flops_axis(ax, column: str = "flops") -> None:
     labels = {"flops": "FLOPs (millions of multiply-adds, measured)", "activations": "activations (millions)",
               "latency_ms": "forward latency (ms, batch 1; CPU: 1 thread)",
-              "train_mb": "training memory (MB: weights, gradients, momentum, saved activations)"}
+              "train_mb": "training memory (MB: weights, gradients, optimizer state, saved activations)"}
     ax.set_xlabel(labels[column])
     ax.set_ylabel(ACCURACY)
     ax.grid(alpha=0.3)

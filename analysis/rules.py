@@ -36,12 +36,13 @@ def with_rules(points: pd.DataFrame) -> pd.DataFrame:
                          accuracy_std=100 * pd.to_numeric(points.score_std, errors="coerce"))
 
 
-def with_training_memory(points: pd.DataFrame, batch: int) -> pd.DataFrame:
-    """train_mb: what one SGD step of the run's batch holds (models.complexity.training_bytes), per network."""
+def with_training_memory(points: pd.DataFrame, batch: int, optimizer: str) -> pd.DataFrame:
+    """train_mb: what one training step of the run's batch holds (models.complexity.training_bytes), per network."""
     megabytes = {}
     for rec in points.drop_duplicates("key").itertuples():
         model = make(rec.base, rec.depth, rec.width, rec.variant, int(rec.num_classes), int(rec.in_channels))
-        megabytes[rec.key] = round(training_bytes(model, int(rec.resolution), batch, int(rec.in_channels)) / 2**20, 1)
+        size = training_bytes(model, int(rec.resolution), batch, int(rec.in_channels), optimizer)
+        megabytes[rec.key] = round(size / 2**20, 1)
     return points.assign(train_mb=points.key.map(megabytes))
 
 
@@ -97,7 +98,7 @@ def figure(points: pd.DataFrame, title: str, batch: int):
         ax.set_xscale("log")  # before flops_axis: a log scale brings its own tick labels
         common.flops_axis(ax, x)
         ax.legend(fontsize=7)
-    by_memory.set_xlabel(f"training memory (MB at batch {batch}: weights, gradients, momentum, saved activations)",
+    by_memory.set_xlabel(f"training memory (MB at batch {batch}: weights, gradients, optimizer state, saved activations)",
                          fontsize=8)
     acts.set_xscale("log")
     acts.set_yscale("log")
@@ -111,8 +112,8 @@ def figure(points: pd.DataFrame, title: str, batch: int):
 
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "rules")
-    batch = int(config["train"]["batch_size"])
-    points = with_training_memory(with_rules(points), batch)
+    batch, optimizer = int(config["train"]["batch_size"]), config["train"].get("optimizer", "sgd")
+    points = with_training_memory(with_rules(points), batch, optimizer)
     points["pareto"] = pareto(points)
     rows = points[COLUMNS].sort_values(["rule", "measured_ratio"], kind="stable")
     laws_table = predictions(points)

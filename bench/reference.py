@@ -2,7 +2,8 @@
 
 Map-style Dataset with per-sample augmentation (random crop with zero padding, horizontal flip,
 normalisation), DataLoader(batch_size, shuffle=True) with its defaults (num_workers=0), NCHW
-model, SGD with Nesterov momentum and a one-cycle schedule, `loss.item()` every step.
+model, the run's optimizer (SGD with Nesterov momentum, or AdamW) and a one-cycle schedule,
+`loss.item()` every step.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ def train_reference(model: nn.Module, data, cfg, steps: int, device: str = "cpu"
     dataset = AugmentedImages(data.images, data.labels, data.mean, data.std, padding, cfg.flip)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
-    )
+    if cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.99),
+                                      weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
+        )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps)
     model.train()
     running_loss, seen = 0.0, 0

@@ -58,14 +58,15 @@ def measure_base(base: str, steps: int, repeats: int, device: str, size: list[st
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bases", nargs="+", default=list(BASES))
-    parser.add_argument("--steps", type=int, default=24, help="training steps timed (24 = one default proxy epoch)")
+    parser.add_argument("--steps", type=int, default=24, help="training steps timed (24 = 3072 images at batch 128)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="6 steps, 1 repeat")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--paper", action="store_true", help="full-width networks at 224 px, batch 256")
     args = parser.parse_args(argv)
     steps, repeats = (6, 1) if args.quick else (args.steps, args.repeats)
-    size, goals = (PAPER_SIZE, PAPER_GOALS) if args.paper else ([], GOALS)
+    # batch 128 at the proxy size (the default's was 128 until 2026-11-23): figures stay comparable
+    size, goals = (PAPER_SIZE, PAPER_GOALS) if args.paper else (["train.batch_size=128"], GOALS)
     batch = 256 if args.paper else 128
     print(f"# throughput on {args.device}: {machine()}; {steps} steps of batch {batch}"
           f"{' at 224 px, full width' if args.paper else ' at the proxy size'}, best of {repeats}")

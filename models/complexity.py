@@ -115,10 +115,12 @@ def measure_spec(spec: NetSpec, resolution: int, num_classes: int = 1000, in_cha
     return count(build_model(spec, num_classes, in_channels), resolution, in_channels)
 
 
-def training_bytes(model: torch.nn.Module, resolution: int, batch: int, in_channels: int = 3) -> int:
-    """Memory one SGD step holds, in bytes: weights, gradients and momentum (3 x the parameters),
-    plus every tensor autograd saves for the backward pass at `batch` images: what grows with the
-    activations and decides whether a network trains on a device. The allocator's transient
+def training_bytes(model: torch.nn.Module, resolution: int, batch: int, in_channels: int = 3,
+                   optimizer: str = "sgd") -> int:
+    """Memory one training step holds, in bytes: weights, gradients and the optimizer's state
+    (SGD's momentum: 3 x the parameters; AdamW's two moments: 4 x), plus every tensor autograd
+    saves for the backward pass at `batch` images: what grows with the activations and decides
+    whether a network trains on a device. The allocator's transient
     buffers come on top. Measured in fp32 on forward passes of 2 and 4 images (batch norm needs
     more than one), extrapolated linearly to `batch`; a storage saved by several ops counts once."""
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -143,7 +145,8 @@ def training_bytes(model: torch.nn.Module, resolution: int, batch: int, in_chann
     finally:
         model.train(was_training)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return 3 * params + two + (four - two) * (batch - 2) // 2
+    copies = 4 if optimizer == "adamw" else 3
+    return copies * params + two + (four - two) * (batch - 2) // 2
 
 
 def _quiet(analysis):

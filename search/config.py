@@ -23,6 +23,7 @@ from search.data import DataConfig
 
 PRUNERS = ("median", "none", "halving", "hyperband")
 SCHEDULES = ("cosine", "onecycle")
+OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 STORAGES = ("sqlite", "journal", "postgres")
@@ -99,12 +100,13 @@ class SeriesConfig:
 class TrainConfig:
     epochs: int = 4  # proxy training epochs (one validation report to the pruner after each)
     max_images: Optional[int] = None  # cap on training images per epoch (None = the whole train split)
-    batch_size: int = 128
-    lr: float = 0.05  # peak learning rate of SGD with Nesterov momentum
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"  # cosine (with linear warm-up) | onecycle
-    warmup_epochs: float = 0.3  # cosine: linear warm-up length in epochs
+    batch_size: int = 64
+    optimizer: str = "adamw"  # adamw (decoupled weight decay; beta2 0.99) | sgd (Nesterov momentum): conf/train/sgd.yaml
+    lr: float = 0.003  # peak learning rate
+    momentum: float = 0.9  # sgd: Nesterov momentum; adamw: beta1
+    weight_decay: float = 0.05  # not on batch norm or biases (sgd: 5e-4)
+    schedule: str = "cosine"  # cosine (with linear warm-up) | onecycle
+    warmup_epochs: float = 0.25  # cosine: linear warm-up length in epochs
     label_smoothing: float = 0.1
     flip: bool = True  # random horizontal flips
     crop_padding: float = 0.125  # random translations of up to this fraction of the side (0 = off)
@@ -278,9 +280,8 @@ def validate(cfg) -> None:
         raise ConfigError(f"train.label_smoothing={t.label_smoothing} must be in [0, 1)")
     if not 0 <= t.crop_padding < 0.5:
         raise ConfigError(f"train.crop_padding={t.crop_padding} must be in [0, 0.5)")
-    _choice("train.schedule", t.schedule, SCHEDULES)
-    _choice("train.device", t.device, DEVICES)
-    _choice("train.precision", t.precision, PRECISIONS)
+    for key, choices in (("schedule", SCHEDULES), ("optimizer", OPTIMIZERS), ("device", DEVICES), ("precision", PRECISIONS)):
+        _choice(f"train.{key}", getattr(t, key), choices)
     if t.device == "cuda" and not _cuda_available():
         raise ConfigError("train.device=cuda but this machine has no CUDA device: use train.device=auto or cpu")
     if t.threads < 0:

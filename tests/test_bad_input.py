@@ -61,6 +61,7 @@ CASES = [
     (["data=image_folder", "data.root={root}"], "/fox has no image files"),
     (["data=image_folder", "data.root={root}"], "/fox/notes.png: Pillow cannot read it"),
     (["train.precision=fp8"], "train.precision='fp8' is not one of: auto, bf16, fp16, fp32"),
+    (["train.optimizer=adam"], "train.optimizer='adam' is not one of: sgd, adamw"),
     (["runs_dir={root}", "name=junk"], "junk/study.db is not an SQLite database (file is not a database)"),
     (["runs_dir={root}/afile/runs"], "/afile/runs/prev cannot be created: "),  # runs_dir under a regular file
     (["experiment=family", "series.family.coefficients={root}/best.yaml"], "best.yaml' is not valid YAML ("),

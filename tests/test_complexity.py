@@ -81,6 +81,7 @@ def test_training_memory_counts_weights_three_times_and_each_saved_tensor_once()
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10))
     for batch in (2, 8, 128):
         assert training_bytes(model, 4, batch) == 4 * (3 * (48 * 10 + 10) + batch * 48)
+        assert training_bytes(model, 4, batch, optimizer="adamw") == 4 * (4 * (48 * 10 + 10) + batch * 48)
 
 
 def test_training_memory_grows_with_the_batch_by_the_saved_activations():

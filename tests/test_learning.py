@@ -42,4 +42,4 @@ def test_the_default_proxy_learns_the_synthetic_set_clearly_above_chance(monkeyp
         torch.set_num_threads(threads)
     chance = 1 / train_split.num_classes
     sigma = math.sqrt(chance * (1 - chance) / len(val_split.labels))  # binomial std of a guessing network
-    assert accuracy > chance + 5 * sigma, (accuracy, chance, sigma)  # measured 0.177 (2026-11-23): chance + 8 sigma
+    assert accuracy > chance + 5 * sigma, (accuracy, chance, sigma)  # measured 0.204 (2026-11-23, AdamW; 0.177 under SGD): chance + 11 sigma

@@ -12,7 +12,7 @@ from models import create
 from search.config import TrainConfig
 from search.data import ImageSet
 from search.proxy import (
-    TrainingDiverged, augment, channel_stats, lr_factor, prepare, recalibrate_batch_norm, steps_in_epoch, train,
+    TrainingDiverged, augment, channel_stats, lr_factor, make_optimizer, prepare, recalibrate_batch_norm, steps_in_epoch, train,
 )
 
 CPU = torch.device("cpu")
@@ -45,6 +45,24 @@ def test_onecycle_and_cosine_schedules():
     cosine = [lr_factor(s, total, 10, "cosine") for s in range(total)]
     assert cosine[0] == pytest.approx(0.1) and cosine[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(cosine[10:], cosine[11:]))
+
+
+def test_adamw_steps_every_weight_by_the_learning_rate_whatever_its_scale():
+    """The reason for adamw: a first step of lr per weight (bias-corrected Adam), where SGD's
+    step is lr x gradient; batch norm and biases are never decayed under either optimizer."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    net[0].weight.data[0] *= 100  # one row 100x larger than the others
+    before = [p.detach().clone() for p in net.parameters()]
+    optimizer = make_optimizer(net, TrainConfig(optimizer="adamw", lr=0.01, weight_decay=0.0))
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["betas"][0] == 0.9
+    assert [g["weight_decay"] for g in make_optimizer(net, TrainConfig(optimizer="adamw")).param_groups][1] == 0.0
+    (net(torch.randn(8, 4)) * torch.randn(8, 3)).sum().backward()
+    optimizer.step()
+    step = (net[0].weight.detach() - before[0]).abs()
+    assert torch.allclose(step, torch.full_like(step, 0.01), rtol=1e-3)
+    sgd = make_optimizer(net, TrainConfig(optimizer="sgd", lr=0.01, momentum=0.0))
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["weight_decay"] == TrainConfig().weight_decay
 
 
 def test_steps_in_epoch_caps_and_drops_partial_batches():
