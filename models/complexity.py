@@ -120,9 +120,9 @@ def training_bytes(model: torch.nn.Module, resolution: int, batch: int, in_chann
     """Memory one training step holds, in bytes: weights, gradients and the optimizer's state
     (SGD's momentum: 3 x the parameters; AdamW's two moments: 4 x), plus every tensor autograd
     saves for the backward pass at `batch` images: what grows with the activations and decides
-    whether a network trains on a device. The allocator's transient
-    buffers come on top. Measured in fp32 on forward passes of 2 and 4 images (batch norm needs
-    more than one), extrapolated linearly to `batch`; a storage saved by several ops counts once."""
+    whether a network trains on a device. The allocator's transient buffers come on top.
+    Measured in fp32 on forward passes of 2 and 4 images (batch norm needs more than one),
+    extrapolated linearly to `batch`; a storage saved by several ops counts once."""
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def saved_bytes(images: int) -> int:

@@ -67,7 +67,7 @@ CASES = [
     (["experiment=family", "series.family.coefficients={root}/best.yaml"], "best.yaml' is not valid YAML ("),
     (["train.batch_size=512"], "train.batch_size=512 is larger than the 270 training images of an epoch"),
     (["train.max_images=16"], "train.batch_size=32 is larger than the 16 training images of an epoch"),
-    (["train.epochs=1", "train.lr=0.1"], "name=prev was scored with other settings than this command's (train.lr: 0.05 -> 0.1, "),
+    (["train.epochs=1", "train.lr=0.1"], "name=prev was scored with other settings than this command's (train.lr: 0.003 -> 0.1, "),
 ]
 if not torch.cuda.is_available():  # on a GPU machine it is a valid setting
     CASES.append((["train.device=cuda"], "train.device=cuda but this machine has no CUDA device"))

@@ -35,7 +35,7 @@ def journal_study(runs, name="v2") -> optuna.Study:
 
 
 CHANGED = [  # (overrides after V2, what the one line must name)
-    (["train.lr=0.1"], "(train.lr: 0.05 -> 0.1, the run's value first)"),
+    (["train.lr=0.1"], "(train.lr: 0.003 -> 0.1, the run's value first)"),
     (["base=resnet18"], "(base.name: mobilenetv2 -> resnet18, "),
     (["data.seed=1", "search.alpha.max=3"], "(data.seed: 0 -> 1; search.alpha.max: 2.0 -> 3.0, "),
     (["experiment=fig4"], "(series.d1_r1: (absent) -> {...}; series.d1_r1.3: (absent) -> {...}; "
@@ -96,14 +96,14 @@ def test_a_study_made_before_the_record_is_accepted_and_gets_one(runs):
     study = optuna.load_study(study_name="old", storage=f"sqlite:///{db}")
     assert len(study.trials) == 1
     assert study.user_attrs[fingerprint.HASH_ATTR] == fingerprint.digest(fingerprint.score_settings(compose(*old, runs_dir=runs)))
-    with pytest.raises(ConfigError, match=r"\(train.lr: 0.05 -> 0.1, "):  # from now on it is checked
+    with pytest.raises(ConfigError, match=r"\(train.lr: 0.003 -> 0.1, "):  # from now on it is checked
         run(compose(*old, "train.lr=0.1", runs_dir=runs))
 
 
 def test_score_settings_and_their_differences():
     cfg = compose(runs_dir="runs")
     settings = fingerprint.score_settings(cfg)
-    assert settings["train"]["lr"] == 0.05 and settings["base"]["name"] == "resnet18"
+    assert settings["train"]["lr"] == 0.003 and settings["base"]["name"] == "resnet18"
     assert "threads" not in settings["train"] and "device" not in settings["train"]
     assert set(settings["search"]) == set(fingerprint.GRID)  # not the pruner, seeds, workers or attempts
     assert fingerprint.score_settings(compose("train.threads=2", "search.workers=3", "storage=journal",
