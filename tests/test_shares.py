@@ -55,9 +55,10 @@ def test_width_is_solved_onto_the_nearest_flops_step_and_depth_keeps_the_grid_st
 
 
 def test_nearby_rules_that_round_to_one_network_share_its_key():
-    a, b = (share_point(MOBILENETV2, folded_rule(d, 0.3), 2.0, depth_step=0.1) for d in (0.0, 0.03))
-    assert (a.d, a.w, a.r) != (b.d, b.w, b.r) or a == b
-    assert network_key(MOBILENETV2, a) == network_key(MOBILENETV2, b)
+    rules = [folded_rule(d, 0.3) for d in (0.0, 0.03)]
+    assert rules[0] != rules[1]  # two rules: a depth share of 0 and of 0.03 ...
+    a, b = (share_point(MOBILENETV2, rule, 2.0, depth_step=0.1) for rule in rules)
+    assert network_key(MOBILENETV2, a) == network_key(MOBILENETV2, b)  # ... one network, one key
     wider = share_point(MOBILENETV2, folded_rule(0.0, 0.0), 2.0, depth_step=0.1)
     assert network_key(MOBILENETV2, wider) != network_key(MOBILENETV2, a)
 
