@@ -112,7 +112,7 @@ def figure(points: pd.DataFrame, title: str, batch: int):
 
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "rules")
-    batch, optimizer = int(config["train"]["batch_size"]), config["train"].get("optimizer", "sgd")
+    batch, optimizer = int(config["train"]["batch_size"]), config["train"].get("optimizer", "sgd")  # older runs: SGD
     points = with_training_memory(with_rules(points), batch, optimizer)
     points["pareto"] = pareto(points)
     rows = points[COLUMNS].sort_values(["rule", "measured_ratio"], kind="stable")

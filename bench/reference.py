@@ -2,8 +2,8 @@
 
 Map-style Dataset with per-sample augmentation (random crop with zero padding, horizontal flip,
 normalisation), DataLoader(batch_size, shuffle=True) with its defaults (num_workers=0), NCHW
-model, the run's optimizer (SGD with Nesterov momentum, or AdamW) and a one-cycle schedule,
-`loss.item()` every step.
+model, the run's optimizer (search.proxy.make_optimizer) under a one-cycle schedule, `loss.item()`
+every step.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+from search.proxy import make_optimizer
 
 
 class AugmentedImages(Dataset):
@@ -46,13 +48,7 @@ def train_reference(model: nn.Module, data, cfg, steps: int, device: str = "cpu"
     dataset = AugmentedImages(data.images, data.labels, data.mean, data.std, padding, cfg.flip)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    if cfg.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.99),
-                                      weight_decay=cfg.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay
-        )
+    optimizer = make_optimizer(model, cfg)  # the search's own: the loops differ in everything but the update
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps)
     model.train()
     running_loss, seen = 0.0, 0
