@@ -25,10 +25,12 @@ from models import make, native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
 from models.rules import RULES  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
+from search.results.tables import seed_list  # noqa: E402
 from search.config import ConfigError, use_own_bases  # noqa: E402
 from search.record import SEARCH_SERIES  # noqa: E402
 
-RESULT_FIELDS = ["number", "state", "score", "score_std", "images_seen", "train_seconds", "eval_seconds", "failure"]
+RESULT_FIELDS = ["number", "state", "score", "score_std", "seed_scores", "images_seen", "train_seconds", "eval_seconds",
+                 "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 ACCURACY = "proxy top-1 accuracy (%)"
 LATENCY_FILE = "latency.csv"
@@ -61,7 +63,11 @@ def load_points(run_dir: Path) -> pd.DataFrame:
     points = points.merge(results, on="key", how="left")
     points["state"] = points["state"].fillna("NOT RUN")
     points["accuracy"] = 100 * pd.to_numeric(points["score"], errors="coerce")
-    return points
+    points["seeds"] = points.seed_scores.map(lambda v: len(seed_list(v)))
+    # The std over seeds (trials.csv's score_std); none with a single seed, which measures no noise
+    std = 100 * pd.to_numeric(points["score_std"], errors="coerce")
+    points["accuracy_std"] = std.where(points.seeds > 1)
+    return points.drop(columns=["seed_scores"])
 
 
 def completed(points: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +133,8 @@ def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str 
         line = done[done.series == name].sort_values(x)
         if line.empty:
             continue
-        ax.plot(line[x], line.accuracy, marker="o", label=label_of(name) if label_of else name)
+        ax.errorbar(line[x], line.accuracy, yerr=line.accuracy_std.fillna(0), marker="o", capsize=3,
+                    label=label_of(name) if label_of else name)
         if annotate:
             for i, rec in enumerate(line.itertuples()):
                 below = i % 2 == 0  # alternate sides: neighbouring points' labels must not overlap
@@ -182,6 +189,15 @@ def plain_cell(value, column: str) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def with_plus_minus(table: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy column as "mean ± std" text (one decimal), accuracy_std dropped: a table to read."""
+    if not {"accuracy", "accuracy_std"} <= set(table.columns):
+        return table
+    text = [("" if pd.isna(a) else f"{a:.1f}" + ("" if pd.isna(s) else f" ± {s:.1f}"))
+            for a, s in zip(table.accuracy, table.accuracy_std)]
+    return table.assign(accuracy=text).drop(columns=["accuracy_std"])
+
+
 def to_markdown(table: pd.DataFrame, cell=plain_cell) -> str:
     """A GitHub Markdown table (no extra dependency); each value written by `cell(value, column)`."""
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
@@ -196,7 +212,7 @@ def write_table(table: pd.DataFrame, run_dir: Path, name: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     csv, md = folder / f"{name}.csv", folder / f"{name}.md"
     replace_atomic(csv, lambda tmp: table.to_csv(tmp, index=False))
-    write_atomic(md, to_markdown(table))
+    write_atomic(md, to_markdown(with_plus_minus(table)))
     return [csv, md]
 
 
@@ -276,6 +292,8 @@ def title_of(config: dict, what: str) -> str:
     data, train = config["data"]["name"], config["train"]
     epochs = train["epochs"]
     budget = f"{epochs} epoch{'s' * (epochs != 1)}" + (f" x {train['max_images']} images" if train.get("max_images") else "")
+    seeds = config.get("search", {}).get("seeds", 1)
+    budget += f", mean ± std over {seeds} seeds" if seeds > 1 else ", 1 seed"
     return f"{what}: proxy on {data} ({budget})"
 
 

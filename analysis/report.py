@@ -183,7 +183,7 @@ def table_block(table: Path) -> list[str]:
     shown = trained_rows(frame)
     left = len(frame) - len(shown)
     caption = TABLE_CAPTION + (f" The {left} rows not trained are left out (counted under Result)." if left else "")
-    return [f"### Table: {title_of(table.stem)}", "", caption, "", common.to_markdown(shown, cell), ""]
+    return [f"### Table: {title_of(table.stem)}", "", caption, "", common.to_markdown(common.with_plus_minus(shown), cell), ""]
 
 
 def diagnostics(figures: list[Path], completed: int) -> list[str]:

@@ -32,8 +32,7 @@ COLUMNS = ["rule", "measured_ratio", "d", "w", "r", "resolution", "flops", "acti
 
 
 def with_rules(points: pd.DataFrame) -> pd.DataFrame:
-    return points.assign(rule=points.series.str.removeprefix(PREFIX),
-                         accuracy_std=100 * pd.to_numeric(points.score_std, errors="coerce"))
+    return points.assign(rule=points.series.str.removeprefix(PREFIX))
 
 
 def with_training_memory(points: pd.DataFrame, batch: int, optimizer: str) -> pd.DataFrame:
@@ -117,8 +116,9 @@ def main(argv=None) -> int:
     points["pareto"] = pareto(points)
     rows = points[COLUMNS].sort_values(["rule", "measured_ratio"], kind="stable")
     laws_table = predictions(points)
-    print(common.to_markdown(rows[["rule", "measured_ratio", "accuracy", "accuracy_std", "latency_ms", "train_mb", "pareto"]]))
-    print(common.to_markdown(laws_table))
+    shown = rows[["rule", "measured_ratio", "accuracy", "accuracy_std", "latency_ms", "train_mb", "pareto"]]
+    print(common.to_markdown(common.with_plus_minus(shown)))
+    print(common.to_markdown(common.with_plus_minus(laws_table)))
     title = common.title_of(config, f"Scaling rules on {points.base.iloc[0]}")
     common.write_outputs(args.run_dir, "rules", figure(points, title, batch), common.cost_figure(points, title), rows)
     print("\n".join(map(str, common.write_table(laws_table, args.run_dir, "rules_laws"))))

@@ -21,7 +21,7 @@ from models.reference import PAPER_TABLE3
 
 METHODS = ["baseline", "depth", "width", "resolution", "compound"]
 COLUMNS = ["base", "method", "d", "w", "r", "resolution", "params", "flops", "flops_ratio", "activations",
-           "latency_ms", "state", "accuracy", "full_size_gflops", "paper_gflops", "paper_top1"]
+           "latency_ms", "state", "seeds", "accuracy", "accuracy_std", "full_size_gflops", "paper_gflops", "paper_top1"]
 
 
 def with_methods(points: pd.DataFrame) -> pd.DataFrame:
@@ -59,6 +59,8 @@ def figure(rows: pd.DataFrame, title: str):
         mine = rows[(rows.base == base) & (rows.state == "COMPLETE")]
         for method, style in STYLE.items():
             sel = mine[mine.method == method]
+            ax.errorbar(sel.flops, sel.accuracy, yerr=sel.accuracy_std.fillna(0), fmt="none", ecolor=style["color"],
+                        capsize=3, zorder=2)
             ax.scatter(sel.flops, sel.accuracy, zorder=3, label=method, **{"s": 60, **style})
         common.flops_axis(ax)
         ax.set_title(base, fontsize=10)
@@ -71,7 +73,8 @@ def figure(rows: pd.DataFrame, title: str):
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "table3")
     rows = table(points)
-    print(common.to_markdown(rows[["base", "method", "flops_ratio", "accuracy", "paper_gflops", "paper_top1"]]))
+    print(common.to_markdown(common.with_plus_minus(
+        rows[["base", "method", "flops_ratio", "accuracy", "accuracy_std", "paper_gflops", "paper_top1"]])))
     title = common.title_of(config, "Table 3, single-dimension vs compound scaling")
     common.write_outputs(args.run_dir, "table3", figure(rows, title), common.cost_figure(points, title), rows)
     return 0

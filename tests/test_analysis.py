@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fig8_run(runs):
-    return experiment_run(runs, "fig8", "series.compound.phi=[0,1,2]")
+    return experiment_run(runs, "fig8", "series.compound.phi=[0,1,2]", "search.seeds=2")
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,27 @@ def test_fig3_and_fig4_tables(fig8_run):
     assert base.full_size_gflops.tolist() == pytest.approx([0.386] * len(base), abs=0.001)  # EfficientNet-B0 at 224 px
     assert fig4.main([str(fig8_run), "--no-latency"]) == 0
     assert len(outputs(fig8_run, "fig4", figures=("", "_cost"))) == len(table)
+
+
+def test_tables_give_each_accuracy_with_its_std_over_seeds(fig8_run):
+    assert fig8.main([str(fig8_run), "--no-latency"]) == 0
+    table, trials = outputs(fig8_run, "fig8"), pd.read_csv(fig8_run / "trials.csv").set_index("key")
+    assert (table.seeds == 2).all()
+    points = common.load_points(fig8_run).set_index("key")
+    for key, row in points.iterrows():  # the population std of the two seed scores, in percent
+        low, high = json.loads(trials.seed_scores[key])
+        assert row.accuracy_std == pytest.approx(100 * abs(high - low) / 2)
+    markdown = (fig8_run / "tables" / "fig8.md").read_text()
+    assert "accuracy_std" not in markdown and len(re.findall(r"\| \d+\.\d ± \d+\.\d \|", markdown)) == len(table)
+
+
+def test_plus_minus_cells_by_hand():
+    table = pd.DataFrame(dict(series=["a", "b", "c"], accuracy=[27.14, 16.5, float("nan")],
+                              accuracy_std=[1.86, float("nan"), float("nan")]))
+    shown = common.with_plus_minus(table)
+    assert list(shown.columns) == ["series", "accuracy"]
+    assert shown.accuracy.tolist() == ["27.1 ± 1.9", "16.5", ""]  # one seed: no std; not trained: empty
+    assert common.with_plus_minus(table[["series"]]).equals(table[["series"]])
 
 
 def test_family_table_has_the_full_size_and_proxy_columns(family_run):
