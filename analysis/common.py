@@ -1,4 +1,4 @@
-"""What every analysis script shares: reading a run, measuring latency, writing figures and tables.
+"""What every analysis script shares: reading a run, its latency (analysis.latency), writing figures and tables.
 
 A run folder holds candidates.csv (one row per series point, or per grid point) and trials.csv
 (one row per Optuna trial). `load_points` joins them on the candidate key: a point shared by
@@ -8,9 +8,7 @@ several series (every Fig. 3 line starts at the base) is trained once and appear
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import matplotlib
@@ -18,10 +16,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only: the scripts run on headless machines and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from models import make, native_resolution, scaled_resolution  # noqa: E402
+from analysis.latency import measure_latency  # noqa: E402
+from models import native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
 from models.rules import RULES  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
@@ -33,7 +31,6 @@ RESULT_FIELDS = ["number", "state", "score", "score_std", "seed_scores", "images
                  "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 ACCURACY = "proxy top-1 accuracy (%)"
-LATENCY_FILE = "latency.csv"
 
 
 class RunError(ValueError):
@@ -78,52 +75,6 @@ def full_size_gflops(base: str, d: float, w: float, r: float) -> float:
     """GFLOPs of the full-size ImageNet network at this scaling (what the paper's axes show)."""
     resolution = scaled_resolution(native_resolution(base), r)  # half up, as the model code rounds
     return multiply_adds(base, d, w, resolution) / 1e9
-
-
-def measure_latency(points: pd.DataFrame, run_dir: Path, device: str = "cpu", batch: int = 1, repeats: int = 10) -> pd.DataFrame:
-    """Median forward time (ms) of each distinct network on `device`, cached in latency.csv.
-
-    FLOPs predict speed poorly (depthwise convs and large activations are memory-bound), so the
-    figures also show accuracy against what a forward pass really costs here.
-    """
-    path = Path(run_dir) / LATENCY_FILE
-    cache = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["key", "device", "batch", "latency_ms"])
-    known = cache[(cache.device == device) & (cache.batch == batch)]
-    todo = [rec for rec in points.drop_duplicates("key").itertuples() if rec.key not in set(known.key)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one CPU thread: stable numbers even on a busy machine (several threads spin)
-    try:
-        rows = _measure_all(todo, device, batch, repeats)
-    finally:
-        torch.set_num_threads(threads)
-    if rows:
-        cache = pd.concat([cache, pd.DataFrame(rows)], ignore_index=True)
-        replace_atomic(path, lambda tmp: cache.to_csv(tmp, index=False))
-    mine = cache[(cache.device == device) & (cache.batch == batch)][["key", "latency_ms"]]
-    return points.drop(columns=["latency_ms"], errors="ignore").merge(mine, on="key", how="left")
-
-
-def _measure_all(todo: list, device: str, batch: int, repeats: int) -> list[dict]:
-    if todo:
-        _latency_ms(todo[0], device, batch, repeats)  # the first forward of a process pays one-time set-up
-    return [dict(key=r.key, device=device, batch=batch, latency_ms=_latency_ms(r, device, batch, repeats)) for r in todo]
-
-
-def _latency_ms(rec, device: str, batch: int, repeats: int) -> float:
-    model = make(rec.base, rec.depth, rec.width, rec.variant, int(rec.num_classes), int(rec.in_channels)).to(device).eval()
-    x = torch.randn(batch, int(rec.in_channels), int(rec.resolution), int(rec.resolution), device=device)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 3):  # three warm-up passes (allocator, kernel selection)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if i >= 3:
-                times.append(1000 * (time.perf_counter() - start))
-    return round(statistics.median(times), 4)
 
 
 def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str | None = None, order=None) -> None:

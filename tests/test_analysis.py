@@ -11,7 +11,7 @@ import pytest
 import yaml
 from omegaconf import open_dict
 
-from analysis import common, family, fig3, fig4, fig8, report, rules, search, table3
+from analysis import common, family, fig3, fig4, fig8, latency, report, rules, search, table3
 from search.runner import run
 from tests.conftest import ROOT, compose
 
@@ -100,7 +100,7 @@ def test_fig8_table_reports_targets_and_errors(fig8_run):
     compound = table[table.series == "compound"].flops.tolist()
     for series in ("depth", "width", "resolution"):
         assert table[table.series == series].target_flops.tolist() == compound
-    assert (table.latency_ms > 0).all() and (fig8_run / common.LATENCY_FILE).is_file()
+    assert (table.latency_ms > 0).all() and (fig8_run / latency.LATENCY_FILE).is_file()
 
 
 def test_fig3_and_fig4_tables(fig8_run):
