@@ -23,6 +23,7 @@ from models import native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
 from models.rules import RULES  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
+from search.evidence import seed_std  # noqa: E402
 from search.results.tables import seed_list  # noqa: E402
 from search.config import ConfigError, use_own_bases  # noqa: E402
 from search.record import SEARCH_SERIES  # noqa: E402
@@ -61,9 +62,9 @@ def load_points(run_dir: Path) -> pd.DataFrame:
     points["state"] = points["state"].fillna("NOT RUN")
     points["accuracy"] = 100 * pd.to_numeric(points["score"], errors="coerce")
     points["seeds"] = points.seed_scores.map(lambda v: len(seed_list(v)))
-    # The std over seeds (trials.csv's score_std); none with a single seed, which measures no noise
-    std = 100 * pd.to_numeric(points["score_std"], errors="coerce")
-    points["accuracy_std"] = std.where(points.seeds > 1)
+    # The sample std over seeds, from the seeds themselves: runs recorded before 2026-11-24 kept a
+    # population std in score_std. NaN with a single seed, which measures no noise.
+    points["accuracy_std"] = points.seed_scores.map(lambda v: 100 * seed_std(seed_list(v)))
     return points.drop(columns=["seed_scores"])
 
 

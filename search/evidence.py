@@ -106,6 +106,16 @@ def top1_regret(short_means: Sequence[float], long_means: Sequence[float]) -> fl
     return float(np.nanmax(l) - l[pick])  # NaN if the pick has no long-budget score
 
 
+def seed_std(scores: Sequence[float]) -> float:
+    """Return the sample std (ddof=1) of one candidate's seed scores; NaN with fewer than 2 seeds.
+
+    The one std of the project: error bars, trials.csv's score_std and the margin's noise all use it.
+    """
+    s = np.asarray(scores, dtype=float)
+    s = s[~np.isnan(s)]
+    return float(s.std(ddof=1)) if s.size >= 2 else math.nan
+
+
 def seed_noise(per_seed) -> float:
     """Return the pooled within-candidate std over seeds; NaN when no candidate has >= 2 seeds."""
     variances = []

@@ -118,9 +118,10 @@ def test_tables_give_each_accuracy_with_its_std_over_seeds(fig8_run):
     table, trials = outputs(fig8_run, "fig8"), pd.read_csv(fig8_run / "trials.csv").set_index("key")
     assert (table.seeds == 2).all()
     points = common.load_points(fig8_run).set_index("key")
-    for key, row in points.iterrows():  # the population std of the two seed scores, in percent
+    for key, row in points.iterrows():  # the sample std of the two seed scores, in percent
         low, high = json.loads(trials.seed_scores[key])
-        assert row.accuracy_std == pytest.approx(100 * abs(high - low) / 2)
+        assert row.accuracy_std == pytest.approx(100 * abs(high - low) / 2 ** 0.5)
+        assert trials.score_std[key] == pytest.approx(abs(high - low) / 2 ** 0.5)  # the same std, recorded
     markdown = (fig8_run / "tables" / "fig8.md").read_text()
     assert "accuracy_std" not in markdown and len(re.findall(r"\| \d+\.\d ± \d+\.\d \|", markdown)) == len(table)
 

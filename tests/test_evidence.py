@@ -9,7 +9,7 @@ import pytest
 
 from search.evidence import (
     SEPARABLE_SE, FidelitySummary, bootstrap_tau_interval, earliest_trustworthy_epoch,
-    epoch_rank_agreement, kendall_tau, margin_verdict, seed_noise, spread_over_noise, summarize,
+    epoch_rank_agreement, kendall_tau, margin_verdict, seed_noise, seed_std, spread_over_noise, summarize,
     top1_regret,
 )
 
@@ -101,6 +101,12 @@ def test_seed_noise_of_a_hand_table():
         [0.9, np.nan, np.nan],  # one seed: left out
     ]
     assert seed_noise(table) == pytest.approx(math.sqrt((0.02 + 0.03) / 2))
+
+
+def test_seed_std_is_the_sample_std():
+    assert seed_std([0.5, 0.5, 0.8]) == pytest.approx(math.sqrt(0.03))  # not the population std, 0.141
+    assert seed_std([0.1, np.nan, 0.3]) == pytest.approx(math.sqrt(0.02))
+    assert math.isnan(seed_std([0.7])) and math.isnan(seed_std([]))
 
 
 def test_seed_noise_undefined_with_single_seeds():

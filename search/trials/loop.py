@@ -13,6 +13,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from models import make
 from search import storage, timing
+from search.evidence import seed_std
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.memory import release_memory
 from search.proxy import TrainingDiverged, steps_in_epoch, train
@@ -73,7 +74,7 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
         eval_s += result.eval_seconds
         curves.append([round(a, 5) for a in result.accuracies])
     score = statistics.fmean(scores)
-    record(score=score, score_std=statistics.pstdev(scores), seed_scores=scores, accuracies=curves,
+    record(score=score, score_std=seed_std(scores) if len(scores) > 1 else 0.0, seed_scores=scores, accuracies=curves,
            images_seen=images, train_seconds=round(train_s, 3), eval_seconds=round(eval_s, 3),
            precision=result.precision)
     return score
