@@ -1,13 +1,14 @@
 """How far to trust a search's ranking: re-score its candidates with more seeds and a longer budget.
 
-    python -m search.fidelity runs/<name> [--factor 4] [--seeds 3] [--top-k K]
+    python -m search.fidelity runs/<name> [--factor 4] [--seeds 3] [--top-k K] [--workers N]
 
 Every kept candidate of a finished grid or share search (or, with --top-k K, the K best and K
 others spread over the rest of its ranking) is trained for seeds train.seed .. train.seed + seeds - 1
 at the proxy budget (train.epochs) and at factor times as many epochs. One Optuna trial per (candidate,
 budget, seed), through the search's own trial loop and storage, in a second study named
 "<name>.fidelity": resumable, and nothing is trained twice; proxy-budget seeds that the search
-already completed are taken from its trials.csv. Writes fidelity.csv and fidelity.md into the run
+already completed are taken from its trials.csv. --workers N trains N trials at a time, as
+search.workers does (journal or PostgreSQL storage). Writes fidelity.csv and fidelity.md into the run
 folder (search/evidence.py computes the statistics).
 """
 
@@ -34,6 +35,7 @@ from search.results import write_atomic, write_csv
 from search.record import SEARCH_SERIES
 from search.results.tables import seed_list
 from search.storage import StorageError, queue
+from search.trials import workers
 from search.trials.context import open_context, optuna_ranges
 from search.trials.loop import work
 
@@ -198,6 +200,7 @@ def main(argv=None) -> int:
     parser.add_argument("--factor", type=float, default=4, help="long budget = factor x train.epochs (default 4)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per candidate and budget (default 3)")
     parser.add_argument("--top-k", type=int, default=None, help="only the K best and K others spread over the rest")
+    parser.add_argument("--workers", type=int, default=1, help="trials trained at a time, one process each (default 1)")
     parser.error = lambda message: sys.exit(_fail(message))  # one line, not argparse's usage block
     args = parser.parse_args(argv)
     try:
@@ -205,15 +208,22 @@ def main(argv=None) -> int:
             raise ConfigError(f"--seeds={args.seeds} must be >= 1")
         if args.top_k is not None and args.top_k < 1:
             raise ConfigError(f"--top-k={args.top_k} must be >= 1")
+        if args.workers < 1:
+            raise ConfigError(f"--workers={args.workers} must be >= 1")
         if not 1 < args.factor < math.inf:
             raise ConfigError(f"--factor={args.factor:g} must be > 1 (the long budget is factor x train.epochs)")
         cfg, records, trials = read_run(args.run_dir)
         budgets = {"proxy": int(cfg.train.epochs), "long": int(round(cfg.train.epochs * args.factor))}
         if budgets["long"] <= budgets["proxy"]:
             raise ConfigError(f"--factor={args.factor:g} x {budgets['proxy']} epochs rounds to no longer budget")
+        if args.workers > 1 and cfg.storage.kind == "sqlite":
+            raise ConfigError(f"--workers={args.workers} needs the run's storage to be journal or postgres; "
+                              f"{args.run_dir} uses sqlite, which one process writes at a time (use --workers 1, "
+                              "or run the search with storage=journal)")
         storage.check_reachable(cfg)
+        cfg.search.workers = args.workers
         return rescore(args.run_dir.resolve(), cfg, pick(records, args.top_k), records, trials, budgets, args.seeds)
-    except (ConfigError, DataError, StorageError) as e:
+    except (ConfigError, DataError, StorageError, workers.WorkerError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
@@ -223,15 +233,18 @@ def main(argv=None) -> int:
 def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n_seeds: int) -> int:
     """Train what is missing in the fidelity study, then write fidelity.csv and fidelity.md."""
     search_name = cfg.name
-    cfg.runs_dir, cfg.name, cfg.search.workers = str(run_dir.parent), run_dir.name, 1  # the folder as given
+    cfg.runs_dir, cfg.name = str(run_dir.parent), run_dir.name  # the folder as given
     seeds = [int(cfg.train.seed) + k for k in range(n_seeds)]
     reused = from_search(trials, n_seeds)
     todo = plan(candidates, budgets, seeds, reused)
-    ctx = open_context(cfg, optuna_ranges(everything), study_name=f"{search_name}.fidelity", pruner="none")
+    study_name = f"{search_name}.fidelity"
+    ctx = open_context(cfg, optuna_ranges(everything), study_name=study_name, pruner="none")
     if cfg.storage.kind == "sqlite":
         queue.requeue_interrupted(ctx.study, ctx.params_of)
     queue.enqueue_missing(ctx.study, todo, ctx.params_of)
+    pool = workers.start(cfg, len(todo), ctx.ranges, study_name, "none") if cfg.search.workers > 1 else []
     work(ctx, len(todo))
+    died = workers.wait(pool)  # a dead worker's trial went stale and was trained again by another process
     short, long, curves = collect(ctx.study, candidates, budgets, seeds, reused)
     summary = evidence.summarize(short, long, budgets["long"] / budgets["proxy"])
     agreement = evidence.epoch_rank_agreement(nanmean(curves, 1), nanmean(long, 1))
@@ -243,6 +256,7 @@ def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n
     write_atomic(run_dir / "fidelity.yaml", yaml.safe_dump(numbers, sort_keys=False))
     print(summary.sentence())
     print(f"{run_dir / 'fidelity.csv'}\n{run_dir / 'fidelity.md'}\n{run_dir / 'fidelity.yaml'}")
+    workers.raise_if_died(died)
     return 0
 
 

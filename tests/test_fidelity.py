@@ -92,6 +92,17 @@ def test_fidelity_reuses_the_seeds_the_search_completed(two_seeds):
     assert table.key[0] == f"grid:d={best['alpha']:g},w={best['beta']:g},r={best['gamma']:g}"
 
 
+def test_fidelity_workers_share_a_journal_run(runs, capfd):
+    assert run(compose("name=journal", "storage=journal", *FAST, runs_dir=runs)) == 0
+    assert fidelity.main([str(runs / "journal"), "--factor", "2", "--seeds", "1", "--workers", "2"]) == 0
+    table = pd.read_csv(runs / "journal" / "fidelity.csv")
+    kept = pd.read_csv(runs / "journal" / "candidates.csv").query("kept")
+    assert sorted(table.key) == sorted(kept.key) and (table.long_n == 1).all()
+    # The spawned worker (its own log format, on the inherited stderr) opened the fidelity study, not
+    # the search's. Whether it trains any of these tiny trials depends on how fast it starts.
+    assert "[worker-1] Using an existing study with `study_name='journal.fidelity'`" in capfd.readouterr().err
+
+
 def test_best_yaml_says_how_sure_it_is(one_seed, two_seeds):
     sure = yaml.safe_load((two_seeds / "best.yaml").read_text())
     assert sure["verdict"] in {"separable", "within_noise"}
@@ -108,7 +119,7 @@ def test_bad_input_is_one_line_and_changes_nothing(one_seed, tmp_path, capsys):
     assert missing.stderr.startswith("error: ") and len(missing.stderr.strip().splitlines()) == 1
 
     files = {p: p.read_bytes() for p in one_seed.iterdir()}
-    for args in (["--factor", "1"], ["--seeds", "0"], ["--factor", "abc"]):
+    for args in (["--factor", "1"], ["--seeds", "0"], ["--factor", "abc"], ["--workers", "2"]):  # SQLite: one writer
         assert exit_code(fidelity.main, [str(one_seed), *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err

@@ -22,15 +22,17 @@ class WorkerError(RuntimeError):
     """A worker process died abnormally (its candidate was re-run by the others)."""
 
 
-def start(cfg, total: int, ranges: dict) -> list[multiprocessing.Process]:
+def start(cfg, total: int, ranges: dict, study_name: str | None = None,
+          pruner: str | None = None) -> list[multiprocessing.Process]:
     """Start search.workers - 1 worker processes on the study of `cfg` (already enqueued);
-    `ranges` are the Optuna param ranges of its candidates."""
+    `ranges` are the Optuna param ranges of its candidates; `study_name` and `pruner` as in
+    `open_context` (search.fidelity's workers open its second study)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["search"].update(role="worker", workers=1)
     resolved["train"]["threads"] = threads_per_process(cfg)
     context = multiprocessing.get_context("spawn")
     procs = [
-        context.Process(target=_worker_main, args=(resolved, total, ranges, k), name=f"worker-{k}")
+        context.Process(target=_worker_main, args=(resolved, total, ranges, k, study_name, pruner), name=f"worker-{k}")
         for k in range(1, cfg.search.workers)
     ]
     for p in procs:
@@ -54,11 +56,12 @@ def raise_if_died(died: list[str]) -> None:
         raise WorkerError(f"{'; '.join(died)}: its interrupted candidate was re-run; the results are complete")
 
 
-def _worker_main(resolved: dict, total: int, ranges: dict, index: int) -> None:
+def _worker_main(resolved: dict, total: int, ranges: dict, index: int, study_name: str | None,
+                 pruner: str | None) -> None:
     """Entry point of spawned worker `index` (the coordinator is 0): score queued candidates until none is left."""
     os.environ["TQDM_DISABLE"] = "1"  # one progress display per terminal: the coordinator's
     from search.trials.context import open_context
     from search.trials.loop import work
 
     logging.basicConfig(level=logging.INFO, format=f"[%(asctime)s][{multiprocessing.current_process().name}] %(message)s")
-    work(open_context(OmegaConf.create(resolved), ranges, worker=index), total)
+    work(open_context(OmegaConf.create(resolved), ranges, worker=index, study_name=study_name, pruner=pruner), total)
