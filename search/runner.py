@@ -44,6 +44,8 @@ def run(cfg) -> int:
     table = pd.DataFrame(records, columns=CANDIDATE_COLUMNS)
     table = table.astype({"fvcore_flops": "Int64", "activations": "Int64"})  # empty where not traced
     kept = unique_points([r for r in records if r["kept"]])
+    if cfg.series:  # an experiment trains every point: largest first, so the last one to run alone is small
+        kept.sort(key=lambda r: -r["flops"])
     keys = [r[queue.KEY_ATTR] for r in kept]
     find_study = _study_finder(cfg, run_dir)
     if cfg.search.role == "worker" and not cfg.search.dry_run:

@@ -91,6 +91,11 @@ def test_points_join_each_series_point_to_its_one_trial(fig8_run):
     assert points.accuracy.tolist() == pytest.approx([scores(fig8_run)[k] for k in points.key])
 
 
+def test_an_experiment_trains_its_largest_points_first(fig8_run):
+    trials = pd.read_csv(fig8_run / "trials.csv").sort_values("number")
+    assert trials.flops.is_monotonic_decreasing and trials.flops.nunique() > 1
+
+
 def test_fig8_table_reports_targets_and_errors(fig8_run):
     assert fig8.main([str(fig8_run)]) == 0
     table = outputs(fig8_run, "fig8", figures=("", "_cost"))
