@@ -22,8 +22,8 @@ from analysis.latency import measure_latency  # noqa: E402
 from models import native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
 from models.rules import RULES  # noqa: E402
-from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.evidence import seed_std  # noqa: E402
+from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.results.tables import seed_list  # noqa: E402
 from search.config import ConfigError, use_own_bases  # noqa: E402
 from search.record import SEARCH_SERIES  # noqa: E402

@@ -109,7 +109,8 @@ def top1_regret(short_means: Sequence[float], long_means: Sequence[float]) -> fl
 def seed_std(scores: Sequence[float]) -> float:
     """Return the sample std (ddof=1) of one candidate's seed scores; NaN with fewer than 2 seeds.
 
-    The one std of the project: error bars, trials.csv's score_std and the margin's noise all use it.
+    The one std convention of the project: error bars and trials.csv's score_std are this, and the
+    margin's noise and search.fidelity use the same ddof=1.
     """
     s = np.asarray(scores, dtype=float)
     s = s[~np.isnan(s)]
