@@ -1,6 +1,6 @@
 """How far to trust a search's ranking: re-score its candidates with more seeds and a longer budget.
 
-    python -m search.fidelity runs/<name> [--factor 4] [--seeds 3] [--top-k K] [--workers N]
+    python -m search.fidelity runs/<name> [--factor 4] [--seeds 3] [--top-k K] [--workers N] [--threads T]
 
 Every kept candidate of a finished grid or share search (or, with --top-k K, the K best and K
 others spread over the rest of its ranking) is trained for seeds train.seed .. train.seed + seeds - 1
@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per candidate and budget (default 3)")
     parser.add_argument("--top-k", type=int, default=None, help="only the K best and K others spread over the rest")
     parser.add_argument("--workers", type=int, default=1, help="trials trained at a time, one process each (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="training threads per process (default: the run's train.threads; 0: cores / workers)")
     parser.error = lambda message: sys.exit(_fail(message))  # one line, not argparse's usage block
     args = parser.parse_args(argv)
     try:
@@ -210,6 +212,8 @@ def main(argv=None) -> int:
             raise ConfigError(f"--top-k={args.top_k} must be >= 1")
         if args.workers < 1:
             raise ConfigError(f"--workers={args.workers} must be >= 1")
+        if args.threads is not None and args.threads < 0:
+            raise ConfigError(f"--threads={args.threads} must be >= 0 (0: the cores divided among the workers)")
         if not 1 < args.factor < math.inf:
             raise ConfigError(f"--factor={args.factor:g} must be > 1 (the long budget is factor x train.epochs)")
         cfg, records, trials = read_run(args.run_dir)
@@ -222,6 +226,8 @@ def main(argv=None) -> int:
                               "or run the search with storage=journal)")
         storage.check_reachable(cfg)
         cfg.search.workers = args.workers
+        if args.threads is not None:  # how fast, not what: the scores' settings stay the run's
+            cfg.train.threads = args.threads
         return rescore(args.run_dir.resolve(), cfg, pick(records, args.top_k), records, trials, budgets, args.seeds)
     except (ConfigError, DataError, StorageError, workers.WorkerError) as e:
         return _fail(str(e))

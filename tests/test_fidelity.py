@@ -94,7 +94,8 @@ def test_fidelity_reuses_the_seeds_the_search_completed(two_seeds):
 
 def test_fidelity_workers_share_a_journal_run(runs, capfd):
     assert run(compose("name=journal", "storage=journal", *FAST, runs_dir=runs)) == 0
-    assert fidelity.main([str(runs / "journal"), "--factor", "2", "--seeds", "1", "--workers", "2"]) == 0
+    argv = [str(runs / "journal"), "--factor", "2", "--seeds", "1", "--workers", "2", "--threads", "1"]
+    assert fidelity.main(argv) == 0
     table = pd.read_csv(runs / "journal" / "fidelity.csv")
     kept = pd.read_csv(runs / "journal" / "candidates.csv").query("kept")
     assert sorted(table.key) == sorted(kept.key) and (table.long_n == 1).all()
@@ -119,7 +120,8 @@ def test_bad_input_is_one_line_and_changes_nothing(one_seed, tmp_path, capsys):
     assert missing.stderr.startswith("error: ") and len(missing.stderr.strip().splitlines()) == 1
 
     files = {p: p.read_bytes() for p in one_seed.iterdir()}
-    for args in (["--factor", "1"], ["--seeds", "0"], ["--factor", "abc"], ["--workers", "2"]):  # SQLite: one writer
+    bad = (["--factor", "1"], ["--seeds", "0"], ["--factor", "abc"], ["--workers", "2"], ["--threads", "-1"])
+    for args in bad:  # --workers 2: this run is on SQLite, which one process writes at a time
         assert exit_code(fidelity.main, [str(one_seed), *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
