@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     print(f"\ndate: {datetime.date.today()}, {os.cpu_count()} cores, {cpu_model()}")
     print(f"search: {' '.join(search[1:])}")
     timing = f"{wall:.0f} s" if fresh else f"{wall:.0f} s (resumed: not the search's time)"
-    in_time = verdict(fresh and wall <= GOALS["wall"])
+    in_time = verdict(wall <= GOALS["wall"]) if fresh else "not measured"
     print(f"{'search wall time':34} {timing:>24}  goal <= {GOALS['wall']} s  {in_time}")
     print(f"{'best accuracy':34} {score:>24.3f}  goal >= {GOALS['best']:.2f}  {verdict(score >= GOALS['best'])}")
     print(f"{'kept candidates: states':34} {', '.join(f'{k} {v}' for k, v in trials.state.value_counts().items()):>24}")
