@@ -28,8 +28,7 @@ from search.results.tables import seed_list  # noqa: E402
 from search.config import ConfigError, use_own_bases  # noqa: E402
 from search.record import SEARCH_SERIES  # noqa: E402
 
-RESULT_FIELDS = ["number", "state", "score", "score_std", "seed_scores", "images_seen", "train_seconds", "eval_seconds",
-                 "failure"]
+RESULT_FIELDS = ["number", "state", "score", "seed_scores", "images_seen", "train_seconds", "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 ACCURACY = "proxy top-1 accuracy (%)"
 
