@@ -27,7 +27,7 @@ PAPER_SIZE = ["base.variant=imagenet", "base.width=1.0", "base.depth=1.0", "base
               "train.batch_size=256", "data.synthetic_size=3600"]
 
 
-def ours(cfg, train_data, val_data, steps: int, device: str) -> float:
+def ours(cfg, train_data, val_data, steps: int, device: str = "cpu") -> float:
     """Images/second of search.proxy.train over `steps` training steps (its own train timer, which
     ends after the epoch's one host sync, so queued GPU work is counted)."""
     t = OmegaConf.merge(cfg.train, {"epochs": 1, "max_images": steps * cfg.train.batch_size, "bn_images": 0})
@@ -35,7 +35,7 @@ def ours(cfg, train_data, val_data, steps: int, device: str) -> float:
     return result.images_seen / result.train_seconds
 
 
-def reference(cfg, train_data, steps: int, device: str) -> float:
+def reference(cfg, train_data, steps: int, device: str = "cpu") -> float:
     model = proxy_model(cfg)
     start = time.perf_counter()
     seen = train_reference(model, train_data, cfg.train, steps, device)  # loss.item() every step syncs
