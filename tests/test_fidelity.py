@@ -104,6 +104,22 @@ def test_fidelity_workers_share_a_journal_run(runs, capfd):
     assert "[worker-1] Using an existing study with `study_name='journal.fidelity'`" in capfd.readouterr().err
 
 
+def test_fidelity_on_postgres_with_workers(runs, postgres_url, monkeypatch, capfd):
+    """A real PostgreSQL server: the URL comes from the environment (config.yaml hides the password),
+    the fidelity study lives beside the search's, and a rerun trains nothing."""
+    monkeypatch.setenv("OPTUNA_STORAGE_URL", postgres_url)
+    assert run(compose("name=pg", "storage=postgres", *FAST, runs_dir=runs)) == 0
+    argv = [str(runs / "pg"), "--factor", "2", "--seeds", "1", "--workers", "2", "--threads", "1"]
+    assert fidelity.main(argv) == 0
+    kept = pd.read_csv(runs / "pg" / "candidates.csv").query("kept")
+    assert sorted(pd.read_csv(runs / "pg" / "fidelity.csv").key) == sorted(kept.key)
+    trials = optuna.load_study(study_name="pg.fidelity", storage=postgres_url).trials
+    assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"{k}|long|seed=0" for k in kept.key)
+    assert fidelity.main(argv) == 0
+    assert len(optuna.load_study(study_name="pg.fidelity", storage=postgres_url).trials) == len(trials)
+    assert "pg-s3cret" not in "".join(capfd.readouterr())
+
+
 def test_best_yaml_says_how_sure_it_is(one_seed, two_seeds):
     sure = yaml.safe_load((two_seeds / "best.yaml").read_text())
     assert sure["verdict"] in {"separable", "within_noise"}
