@@ -27,3 +27,19 @@ def test_speed_bench_prints_a_measured_row(script):
     assert done.returncode == 0, done.stderr[-2000:]
     row = next(line for line in done.stdout.splitlines() if line.startswith("mobilenetv1"))
     assert float(row.split()[column]) > 0, row
+
+
+def test_recipe_bench_trains_each_variant_per_seed():
+    tiny = ["train.epochs=1", "train.max_images=64", "train.bn_images=64", "data.synthetic_size=400"]
+    args = ["--seeds", "2", "--set", *tiny, "--", "lr 0.01: train.lr=0.01"]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "recipe.py"), *args], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith(("default", "lr"))}
+    assert set(rows) == {"default", "lr"}
+    assert all(0 <= float(a) <= 1 for a in rows["default"][1:3] + rows["lr"][2:4])
+    assert done.stderr.count("seed 1: accuracy by epoch") == 2  # both variants trained seed 1
+
+    wrong = subprocess.run([sys.executable, str(ROOT / "bench" / "recipe.py"), "x: train.lrr=1"], capture_output=True,
+                           text=True)
+    assert wrong.returncode == 1 and wrong.stderr.strip() == "error: variant 'x': Could not override 'train.lrr'."
