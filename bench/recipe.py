@@ -1,13 +1,14 @@
-"""The proxy base's accuracy at the default budget under variants of the training recipe.
+"""The proxy base's accuracy under variants of the training recipe, several seeds each.
 
     python bench/recipe.py "lr 0.006: train.lr=0.006" "no flips or crops: train.flip=false train.crop_padding=0"
-    python bench/recipe.py --set data=fashion_mnist -- "no smoothing: train.label_smoothing=0"
+    python bench/recipe.py --set data=fashion_mnist train.epochs=16 -- "no smoothing: train.label_smoothing=0"
 
 Each variant is "name: Hydra overrides" on top of the default config (conf/) and of `--set`, which
-applies to every variant; the default (`--set` alone) always comes first. Every (variant, seed) trains the base network at its proxy size with
-search.proxy.train, on one torch thread, `--jobs` at a time. Prints the validation accuracy after
-the last epoch per seed, the mean and sample std over seeds, and the difference from the default
-in units of the default's std. Accuracy, not time: run it beside other work if need be.
+applies to every variant; the default (`--set` alone) always comes first. Every (variant, seed)
+trains the base network at its proxy size with search.proxy.train, on one torch thread, `--jobs`
+at a time. Prints the validation accuracy after the last epoch per seed, the mean and sample std
+over seeds, and the difference from the default in units of the default's std. It measures
+accuracy, not time, so it may run beside other work.
 """
 
 from __future__ import annotations
