@@ -78,6 +78,7 @@ class SearchConfig:
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
     workers: int = 1  # processes on this machine (the coordinator + workers - 1 it starts); > 1 needs storage=journal or postgres
     max_attempts: int = 2  # tries of a candidate that crashes or whose process dies before it is failed for good
+    timeout: Optional[float] = None  # seconds: a process claims no new candidate after this (rerun to resume the rest)
 
 
 @dataclass
@@ -238,21 +239,19 @@ def validate(cfg) -> None:
             raise ConfigError(f"search.{axis}.min={r.min} is larger than search.{axis}.max={r.max}")
         _positive(f"search.{axis}.step", r.step)
     _positive("search.target", s.target)
-    for key in ("tolerance", "flops_tolerance", "match_tolerance"):
+    for key in ("tolerance", "flops_tolerance", "match_tolerance", "pruner_startup_trials", "pruner_warmup_epochs"):
         if getattr(s, key) < 0:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
     for key in ("phi_max", "seeds", "max_attempts", "trials"):
         _positive(f"search.{key}", getattr(s, key))
     if s.phi_min > s.phi_max:
         raise ConfigError(f"search.phi_min={s.phi_min} must be <= search.phi_max={s.phi_max}")
-    for key in ("pruner_startup_trials", "pruner_warmup_epochs"):
-        if getattr(s, key) < 0:
-            raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
     if not 0 <= s.pruner_min_agreement <= 1:
         raise ConfigError(f"search.pruner_min_agreement={s.pruner_min_agreement} is not in 0..1 "
                           "(a Kendall tau; 0 turns the gate off)")
-    if s.max_candidates is not None:
-        _positive("search.max_candidates", s.max_candidates)
+    for key in ("max_candidates", "timeout"):  # None: no cap
+        if getattr(s, key) is not None:
+            _positive(f"search.{key}", getattr(s, key))
     _choice("search.pruner", s.pruner, PRUNERS)
     _choice("search.space", s.space, SPACES)
     if s.space == "shares" and cfg.series:

@@ -23,7 +23,7 @@ from search.results.summary import print_plan, print_results
 from search.storage import queue
 from search.trials import workers
 from search.trials.context import load_data, open_context, optuna_ranges, run_dir_of
-from search.trials.loop import work
+from search.trials.loop import past, work
 
 log = logging.getLogger("search")
 
@@ -75,12 +75,14 @@ def run(cfg) -> int:
         log.info("study %r: %d candidate(s) queued now, %d in total", cfg.name, added, len(kept))
         log.info("storage: %s", storage.storage_hint(cfg, run_dir))
     total = cfg.search.trials if shares else len(kept)
-    pool = workers.start(cfg, total, ctx.ranges) if cfg.search.workers > 1 else []
-    work(ctx, total)
-    while cfg.search.role == "worker" and queue.unsettled(ctx.study, keys):  # a resumed study's coordinator is late
+    timeout = cfg.search.timeout
+    pool = workers.start(cfg, total, ctx.ranges, timeout=timeout) if cfg.search.workers > 1 else []
+    deadline = None if timeout is None else started + timeout
+    work(ctx, total, deadline)
+    while cfg.search.role == "worker" and not past(deadline) and queue.unsettled(ctx.study, keys):  # a late coordinator
         _wait_for_coordinator(cfg, lambda: ctx.study, keys,
                               "candidates of study %r are not queued yet: waiting for its coordinator")
-        work(ctx, total)
+        work(ctx, total, deadline)
     died = workers.wait(pool)
 
     trials = trials_table(ctx.study)
@@ -92,6 +94,10 @@ def run(cfg) -> int:
         write_yaml(run_dir / "best.yaml", best)
     shown = GRID_PARAMS if shares else ctx.ranges  # a share search's Optuna params are folded: show what they became
     print_results(trials, list(shown), best, run_dir, time.perf_counter() - started)
+    waiting = queue.count_states(ctx.study).get("WAITING", 0)
+    if timeout is not None and waiting:  # last, below the results table
+        log.warning("search.timeout=%g s: %d candidate(s) still queued; run the same command again to train them",
+                    timeout, waiting)
     workers.raise_if_died(died)
     return 0
 

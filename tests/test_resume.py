@@ -116,3 +116,24 @@ def test_score_settings_and_their_differences():
     assert fingerprint.differences(new, new) == []
     line = fingerprint.refusal("x", diffs + ["train.epochs: 4 -> 8", "train.seed: 0 -> 1"])
     assert "train.lr: 0.05 -> 0.1 and 2 more, the run's value first" in line and "\n" not in line
+
+
+def test_a_timed_out_search_leaves_the_rest_queued_and_the_same_command_goes_on(tmp_path):
+    """search.timeout: no candidate is claimed once it has passed (here: before the first), the
+    results of what finished are written, and the command without the limit trains the rest once."""
+    runs, args = tmp_path / "runs", ["name=t", "search.pruner=none", "train.epochs=1"]
+
+    def states():
+        trials = optuna.load_study(study_name="t", storage=f"sqlite:///{runs / 't' / 'study.db'}").trials
+        return sorted(t.state.name for t in trials), [t.user_attrs["key"] for t in trials if t.state.name == "COMPLETE"]
+
+    assert run(compose(*args, "search.timeout=1e-6", runs_dir=runs)) == 0
+    first, _ = states()
+    assert first == ["WAITING"] * len(first) and len(first) >= 2
+    assert f"search.timeout=1e-06 s: {len(first)} candidate(s) still queued; run the same command again" in (
+        runs / "t" / "search.log").read_text()
+    assert (runs / "t" / "trials.csv").is_file() and not (runs / "t" / "best.yaml").exists()
+    assert run(compose(*args, runs_dir=runs)) == 0  # the timeout changes no score: the same study goes on
+    final, done = states()
+    assert final == ["COMPLETE"] * len(first) and len(set(done)) == len(done)
+    assert (runs / "t" / "best.yaml").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 
 import optuna
 import torch
@@ -80,9 +81,9 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
     return score
 
 
-def work(ctx: RunContext, total: int) -> None:
+def work(ctx: RunContext, total: int, deadline: float | None = None) -> None:
     """Claim queued candidates (or, in a share search, ones its sampler proposes) one at a time and
-    score them until none is left."""
+    score them until none is left, or until `deadline` (a time.perf_counter() value) has passed."""
     t = ctx.cfg.train
     per_epoch = steps_in_epoch(t, len(ctx.train_split)) * t.batch_size
     overall = tqdm(total=total, desc="search", unit="cand", position=0, disable=None)
@@ -94,13 +95,18 @@ def work(ctx: RunContext, total: int) -> None:
     grace = storage.heartbeat_grace(ctx.cfg)
     interval = ctx.cfg.storage.heartbeat_interval if grace is not None else None
     with kept_ctrl_c(), logging_redirect_tqdm():  # log lines printed above the bars, which stay whole
-        while (trial := heartbeat.claim_next(ctx.study, ctx.storage, grace, ctx.params_of,
-                                             poll=ctx.cfg.storage.heartbeat_interval,
-                                             max_attempts=ctx.cfg.search.max_attempts, propose=ctx.propose)):
+        while not past(deadline) and (trial := heartbeat.claim_next(
+                ctx.study, ctx.storage, grace, ctx.params_of, poll=ctx.cfg.storage.heartbeat_interval,
+                max_attempts=ctx.cfg.search.max_attempts, propose=ctx.propose)):
             run_trial(ctx, trial, per_epoch, interval)
             overall.update(1)
             raise_if_ctrl_c()
     overall.close()
+
+
+def past(deadline: float | None) -> bool:
+    """Whether `deadline` (a time.perf_counter() value, None for none) has passed."""
+    return deadline is not None and time.perf_counter() > deadline
 
 
 def run_trial(ctx: RunContext, trial, per_epoch: int, interval) -> None:

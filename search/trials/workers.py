@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 
 from omegaconf import OmegaConf
 
@@ -22,17 +23,18 @@ class WorkerError(RuntimeError):
     """A worker process died abnormally (its candidate was re-run by the others)."""
 
 
-def start(cfg, total: int, ranges: dict, study_name: str | None = None,
-          pruner: str | None = None) -> list[multiprocessing.Process]:
+def start(cfg, total: int, ranges: dict, study_name: str | None = None, pruner: str | None = None,
+          timeout: float | None = None) -> list[multiprocessing.Process]:
     """Start search.workers - 1 worker processes on the study of `cfg` (already enqueued);
     `ranges` are the Optuna param ranges of its candidates; `study_name` and `pruner` as in
-    `open_context` (search.fidelity's workers open its second study)."""
+    `open_context` (search.fidelity's workers open its second study); each claims no new
+    candidate `timeout` seconds after it started (None: no limit)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["search"].update(role="worker", workers=1)
     resolved["train"]["threads"] = threads_per_process(cfg)
     context = multiprocessing.get_context("spawn")
     procs = [
-        context.Process(target=_worker_main, args=(resolved, total, ranges, k, study_name, pruner), name=f"worker-{k}")
+        context.Process(target=_worker_main, args=(resolved, total, ranges, k, study_name, pruner, timeout), name=f"worker-{k}")
         for k in range(1, cfg.search.workers)
     ]
     for p in procs:
@@ -57,11 +59,13 @@ def raise_if_died(died: list[str]) -> None:
 
 
 def _worker_main(resolved: dict, total: int, ranges: dict, index: int, study_name: str | None,
-                 pruner: str | None) -> None:
+                 pruner: str | None, timeout: float | None) -> None:
     """Entry point of spawned worker `index` (the coordinator is 0): score queued candidates until none is left."""
     os.environ["TQDM_DISABLE"] = "1"  # one progress display per terminal: the coordinator's
     from search.trials.context import open_context
     from search.trials.loop import work
 
     logging.basicConfig(level=logging.INFO, format=f"[%(asctime)s][{multiprocessing.current_process().name}] %(message)s")
-    work(open_context(OmegaConf.create(resolved), ranges, worker=index, study_name=study_name, pruner=pruner), total)
+    deadline = None if timeout is None else time.perf_counter() + timeout
+    context = open_context(OmegaConf.create(resolved), ranges, worker=index, study_name=study_name, pruner=pruner)
+    work(context, total, deadline)
