@@ -108,15 +108,16 @@ def test_fidelity_on_postgres_with_workers(runs, postgres_url, monkeypatch, capf
     """A real PostgreSQL server: the URL comes from the environment (config.yaml hides the password),
     the fidelity study lives beside the search's, and a rerun trains nothing."""
     monkeypatch.setenv("OPTUNA_STORAGE_URL", postgres_url)
-    assert run(compose("name=pg", "storage=postgres", *FAST, runs_dir=runs)) == 0
-    argv = [str(runs / "pg"), "--factor", "2", "--seeds", "1", "--workers", "2", "--threads", "1"]
+    # a name of its own: the session shares one server with the other PostgreSQL tests
+    assert run(compose("name=fidelity-pg", "storage=postgres", *FAST, runs_dir=runs)) == 0
+    argv = [str(runs / "fidelity-pg"), "--factor", "2", "--seeds", "1", "--workers", "2", "--threads", "1"]
     assert fidelity.main(argv) == 0
-    kept = pd.read_csv(runs / "pg" / "candidates.csv").query("kept")
-    assert sorted(pd.read_csv(runs / "pg" / "fidelity.csv").key) == sorted(kept.key)
-    trials = optuna.load_study(study_name="pg.fidelity", storage=postgres_url).trials
+    kept = pd.read_csv(runs / "fidelity-pg" / "candidates.csv").query("kept")
+    assert sorted(pd.read_csv(runs / "fidelity-pg" / "fidelity.csv").key) == sorted(kept.key)
+    trials = optuna.load_study(study_name="fidelity-pg.fidelity", storage=postgres_url).trials
     assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"{k}|long|seed=0" for k in kept.key)
     assert fidelity.main(argv) == 0
-    assert len(optuna.load_study(study_name="pg.fidelity", storage=postgres_url).trials) == len(trials)
+    assert len(optuna.load_study(study_name="fidelity-pg.fidelity", storage=postgres_url).trials) == len(trials)
     assert "pg-s3cret" not in "".join(capfd.readouterr())
 
 
