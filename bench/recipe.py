@@ -14,6 +14,7 @@ accuracy, not time, so it may run beside other work.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import statistics
 import sys
@@ -28,15 +29,21 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), overrides.split()
 
 
-def train_one(job: tuple[str, list[str], int]) -> tuple[str, int, float]:
+@functools.lru_cache(maxsize=2)
+def config_and_data(overrides: tuple[str, ...]):
+    """Rendered once per variant in each pool process, not once per seed."""
+    cfg = compose(*overrides)
+    return cfg, *default_data(cfg)
+
+
+def train_one(job: tuple[str, tuple[str, ...], int]) -> tuple[str, int, float]:
     import torch
 
     from search.proxy import train
 
     name, overrides, seed = job
     torch.set_num_threads(1)
-    cfg = compose(*overrides)
-    train_data, val_data = default_data(cfg)
+    cfg, train_data, val_data = config_and_data(overrides)
     torch.manual_seed(seed)  # as the search seeds each training (search/trials/loop.py)
     result = train(proxy_model(cfg), train_data, val_data, cfg.train, torch.device("cpu"), seed=seed)
     print(f"  {name}, seed {seed}: accuracy by epoch {result.accuracies}", file=sys.stderr, flush=True)
@@ -50,7 +57,7 @@ def main(argv=None) -> dict[str, list[float]]:
     parser.add_argument("--jobs", type=int, default=2, help="trainings at a time, one thread each")
     parser.add_argument("--set", nargs="*", default=[], metavar="OVERRIDE", help="Hydra overrides for every variant")
     args = parser.parse_args(argv)
-    variants = {name: [*args.set, *overrides] for name, overrides in [("default", []), *map(parse_variant, args.variants)]}
+    variants = {name: (*args.set, *overrides) for name, overrides in [("default", []), *map(parse_variant, args.variants)]}
     for name, overrides in variants.items():  # a wrong override fails here, in one line, before any training
         try:
             compose(*overrides)

@@ -94,7 +94,7 @@ def run(cfg) -> int:
         write_yaml(run_dir / "best.yaml", best)
     shown = GRID_PARAMS if shares else ctx.ranges  # a share search's Optuna params are folded: show what they became
     print_results(trials, list(shown), best, run_dir, time.perf_counter() - started)
-    waiting = queue.count_states(ctx.study).get("WAITING", 0)
+    waiting = int((trials.state == "WAITING").sum())
     if timeout is not None and waiting:  # last, below the results table
         log.warning("search.timeout=%g s: %d candidate(s) still queued; run the same command again to train them",
                     timeout, waiting)
