@@ -25,7 +25,8 @@ from models.rules import RULES  # noqa: E402
 from search.evidence import seed_std  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.results.tables import seed_list  # noqa: E402
-from search.config import ConfigError, use_own_bases  # noqa: E402
+from search.config import ConfigError  # noqa: E402
+from search.validate import use_own_bases  # noqa: E402
 from search.record import SEARCH_SERIES  # noqa: E402
 
 RESULT_FIELDS = ["number", "state", "score", "seed_scores", "images_seen", "train_seconds", "eval_seconds", "failure"]

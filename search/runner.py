@@ -14,7 +14,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from search import fingerprint, storage, timing
-from search.config import ConfigError, validate
+from search.config import ConfigError
 from search.plan import ProxyBase, plan_candidates, unique_points
 from search.plan.shares import RANGES
 from search.record import CANDIDATE_COLUMNS, GRID_PARAMS
@@ -24,6 +24,7 @@ from search.storage import queue
 from search.trials import workers
 from search.trials.context import load_data, open_context, optuna_ranges, run_dir_of
 from search.trials.loop import past, work
+from search.validate import validate
 
 log = logging.getLogger("search")
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from search import fidelity
-from search.config import ConfigError, validate
+from search.config import ConfigError
+from search.validate import validate
 from search.plan.candidates import ProxyBase
 from search.plan.grid import Candidate
 from search.plan.shares import folded_rule, network_key, share_point

@@ -162,7 +162,7 @@ def series_base(proxy: ProxyBase, choice) -> ProxyBase:
     if path.is_file():
         base = OmegaConf.merge(OmegaConf.structured(BaseConfig), OmegaConf.load(path), fields)
     elif fields.get("spec") is not None or fields.get("builder") is not None:
-        base = OmegaConf.merge(OmegaConf.structured(BaseConfig), fields)  # registered by config.use_own_bases
+        base = OmegaConf.merge(OmegaConf.structured(BaseConfig), fields)  # registered by validate.use_own_bases
     else:
         options = sorted(p.stem for p in (CONF_DIR / "base").glob("*.yaml"))
         raise ConfigError(f"series base={fields.get('name')!r} is not one of: {', '.join(options)} (a base of your "

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from search import fingerprint, pruning, timing
 from search import storage as backends
-from search.config import use_own_bases
+from search.validate import use_own_bases
 from search.data import DataConfig, ImageSet, load_splits
 from search.plan import ProxyBase
 from search.proxy import channel_stats, prepare, resolve_device
