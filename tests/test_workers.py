@@ -159,6 +159,16 @@ def test_two_local_workers_one_killed_mid_trial(runs):
     assert len(_study(storage, "pair").trials) == len(trials)
 
 
+def test_spawned_workers_keep_the_search_timeout(runs):
+    """search.timeout reaches the workers search.workers starts: here it passes before anyone's first
+    claim, so nothing trains (a worker without the limit would train every candidate)."""
+    args = ["name=late-pair", "storage=journal", "search.workers=2", "search.pruner=none", "train.epochs=1"]
+    assert runner.run(compose(*args, "search.timeout=1e-6", runs_dir=runs)) == 0
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "late-pair" / "study.journal")))
+    states = [t.state for t in _study(storage, "late-pair").trials]
+    assert states == [TrialState.WAITING] * len(states) and len(states) >= 2
+    assert "candidate(s) still queued" in (runs / "late-pair" / "search.log").read_text()
+
 def test_three_workers_on_postgres_one_killed(runs, postgres_url):
     """A real PostgreSQL server: coordinator + 2 joining workers; one is killed mid-trial."""
     env = dict(os.environ, OPTUNA_STORAGE_URL=postgres_url)
