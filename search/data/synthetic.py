@@ -24,8 +24,10 @@ it holds cues at two scales, so no dimension is useless:
 * **resolution** pays for the texture half of each class: the stripe period (1.5-2.25 px at 32 px)
   sits at the Nyquist limit of a 32 px input, so the texture becomes visible between about 32 and
   48 px and gains nothing beyond the native 64 px.  From a 32 px base this is the strongest single
-  cue, so on the default grid resolution-heavy candidates are expected to lead: read a default
-  search's winner as a statement about this data as much as about the network;
+  cue, so on the default grid resolution-heavy candidates are expected to lead (measured: at the
+  proxy budget 1.4x the resolution beats 2x the depth by 10 points and 1.4x the width by 8,
+  docs/evidence/proxy-probes-2026-11-23.md, fifth round): read a default search's winner as a
+  statement about this data as much as about the network;
 * **width and depth** pay for telling five shapes apart among clutter, occluders and striped
   distractors (shape is half of each class at every resolution), and for combining shape with
   texture over a receptive field the size of the object.
