@@ -30,12 +30,14 @@ def compose(*overrides):
         return hydra_compose("config", overrides=list(overrides))
 
 
-def proxy_model(cfg):
-    """The base network at its proxy size, as the search's base candidate."""
+def proxy_model(cfg, train_data):
+    """The base network at its proxy size, as the search's base candidate, for the classes and channels
+    of `train_data` (prepared; a real set's, e.g. Fashion-MNIST's one grey channel, not the config's)."""
     from models import create
 
     b = cfg.base
-    net, _ = create(b.name, b.depth, b.width, cfg.data.num_classes, cfg.data.channels, b.variant)
+    classes = int(train_data.labels.max()) + 1  # the training split holds every class (stratified)
+    net, _ = create(b.name, b.depth, b.width, classes, train_data.images.shape[1], b.variant)
     return net
 
 

@@ -41,7 +41,7 @@ def matmul_peak(n: int = 3072, repeats: int = 5) -> float:
 
 def step_flops(cfg, data) -> tuple[float, float]:
     """(forward, backward) FLOPs per image of one training step of the proxy model (see above)."""
-    model = proxy_model(cfg).to(memory_format=torch.channels_last).train()
+    model = proxy_model(cfg, data).to(memory_format=torch.channels_last).train()
     x = ((data.images[: cfg.train.batch_size].float() - data.mean) / data.std).contiguous(
         memory_format=torch.channels_last
     )

@@ -45,7 +45,7 @@ def train_one(job: tuple[str, tuple[str, ...], int]) -> tuple[str, int, float]:
     torch.set_num_threads(1)
     cfg, train_data, val_data = config_and_data(overrides)
     torch.manual_seed(seed)  # as the search seeds each training (search/trials/loop.py)
-    result = train(proxy_model(cfg), train_data, val_data, cfg.train, torch.device("cpu"), seed=seed)
+    result = train(proxy_model(cfg, train_data), train_data, val_data, cfg.train, torch.device("cpu"), seed=seed)
     print(f"  {name}, seed {seed}: accuracy by epoch {result.accuracies}", file=sys.stderr, flush=True)
     return name, seed, result.accuracies[-1]
 

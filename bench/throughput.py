@@ -31,12 +31,12 @@ def ours(cfg, train_data, val_data, steps: int, device: str = "cpu") -> float:
     """Images/second of search.proxy.train over `steps` training steps (its own train timer, which
     ends after the epoch's one host sync, so queued GPU work is counted)."""
     t = OmegaConf.merge(cfg.train, {"epochs": 1, "max_images": steps * cfg.train.batch_size, "bn_images": 0})
-    result = train(proxy_model(cfg), train_data, val_data, t, torch.device(device), seed=0)
+    result = train(proxy_model(cfg, train_data), train_data, val_data, t, torch.device(device), seed=0)
     return result.images_seen / result.train_seconds
 
 
 def reference(cfg, train_data, steps: int, device: str = "cpu") -> float:
-    model = proxy_model(cfg)
+    model = proxy_model(cfg, train_data)
     start = time.perf_counter()
     seen = train_reference(model, train_data, cfg.train, steps, device)  # loss.item() every step syncs
     return seen / (time.perf_counter() - start)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from search.data import FASHION_MNIST_ROOT
 from tests.conftest import ROOT
 
 QUICK = {  # script: (arguments, index of a measured number in its mobilenetv1 row)
@@ -43,3 +44,14 @@ def test_recipe_bench_trains_each_variant_per_seed():
     wrong = subprocess.run([sys.executable, str(ROOT / "bench" / "recipe.py"), "x: train.lrr=1"], capture_output=True,
                            text=True)
     assert wrong.returncode == 1 and wrong.stderr.strip() == "error: variant 'x': Could not override 'train.lrr'."
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_ROOT), reason="Debian package dataset-fashion-mnist not installed")
+def test_recipe_bench_builds_the_base_for_a_real_sets_channels():
+    """Fashion-MNIST is grey, where the config's data.channels says 3: the model must follow the data."""
+    tiny = ["data=fashion_mnist", "data.num_train=256", "data.num_val=64", "train.epochs=1", "train.max_images=64",
+            "train.bn_images=64"]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "recipe.py"), "--seeds", "1", "--set", *tiny],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 0 <= float(next(line for line in done.stdout.splitlines() if line.startswith("default")).split()[1]) <= 1
