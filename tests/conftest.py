@@ -48,9 +48,14 @@ def compose(*overrides, runs_dir, own_base: bool = False):
         return hydra_compose("config", overrides=[*tiny, f"runs_dir={runs_dir}", *overrides])
 
 
+def pythonpath() -> str:
+    """The checkout first, then whatever PYTHONPATH already holds (where the packages may live)."""
+    return os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+
+
 def run_entry(*args, **kwargs) -> subprocess.CompletedProcess:
     """`python run_search.py *args` as a user types it: no overrides added."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=pythonpath())
     return subprocess.run(
         [sys.executable, str(ROOT / "run_search.py"), *args],
         capture_output=True, text=True, env=env, cwd=ROOT, **kwargs,
@@ -59,7 +64,7 @@ def run_entry(*args, **kwargs) -> subprocess.CompletedProcess:
 
 def run_module(module: str, *args) -> subprocess.CompletedProcess:
     """`python -m module *args` in a fresh process, as a user types it (analysis scripts, search.fidelity)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=pythonpath())
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env,
                           cwd=ROOT)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, run_entry
+from tests.conftest import ROOT, pythonpath, run_cli, run_entry
 
 
 @pytest.mark.parametrize("flags", [["--cfg", "job"], ["-c", "job"], ["-cn", "config", "--cfg", "job"]])
@@ -42,7 +42,7 @@ def test_shell_completion_query_without_a_shell():
 def test_shell_completion_query_from_a_folder_with_a_hyphen(tmp_path):
     """Hydra's pattern for `python <script>` stops at a '-' in the path (a clone in `my-clone/`)."""
     (tmp_path / "my-clone").symlink_to(ROOT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=pythonpath())
     env.pop("COMP_LINE", None)
     result = subprocess.run([sys.executable, str(tmp_path / "my-clone" / "run_search.py"), "-sc", "query=bash"],
                             capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -19,7 +19,7 @@ from search.config import ConfigError
 from search.storage import heartbeat as hb
 from search.storage import queue
 from search.trials import loop
-from tests.conftest import ROOT, compose, popen_search, run_cli
+from tests.conftest import compose, popen_search, pythonpath, run_cli
 
 BROKEN = 24  # the resolution of exactly one TINY candidate (grid:d=1,w=1,r=1.5)
 
@@ -80,7 +80,7 @@ def test_a_candidate_that_always_crashes_in_a_real_process(tmp_path):
     """The same through the real command line: exit 0, the results written, the crash recorded."""
     (tmp_path / "fault").mkdir()
     (tmp_path / "fault" / "sitecustomize.py").write_text(FAULT)  # loaded by the interpreter at start
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(tmp_path / "fault"), str(ROOT)]))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(tmp_path / "fault"), pythonpath()]))
     proc = popen_search("name=crash", "search.pruner=none", "train.epochs=1", runs=tmp_path / "runs", env=env)
     output = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0, output[-2000:]
