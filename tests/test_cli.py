@@ -120,3 +120,19 @@ def test_upsampling_beyond_the_stored_images_is_warned(runs):
     result = run_cli("search.dry_run=true", "data.native_size=16", runs_dir=runs)  # candidates of up to 24 px
     assert result.returncode == 0, result.stderr[-2000:]
     assert "warning: candidates of up to 24 px are upsampled from the data's 16 px images" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", [[], ["experiment=fig8"]])
+def test_gpu_preset_replaces_the_cpu_budget_also_of_an_experiment(experiment):
+    """An experiment's train block holds its CPU budget; preset=gpu comes after it and wins."""
+    from hydra import compose, initialize_config_dir
+
+    from search.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*experiment, "preset=gpu"])
+    t = cfg.train
+    assert (t.epochs, t.max_images, t.batch_size, t.optimizer, t.device) == (8, None, 256, "sgd", "cuda")
+    assert cfg.base.width == 1.0
+    assert cfg.base.name == ("efficientnet_b0" if experiment else "mobilenetv2")
