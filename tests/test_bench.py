@@ -55,3 +55,19 @@ def test_recipe_bench_builds_the_base_for_a_real_sets_channels():
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert 0 <= float(next(line for line in done.stdout.splitlines() if line.startswith("default")).split()[1]) <= 1
+
+
+def test_budget_split_replay_on_a_table_with_known_answers(tmp_path):
+    """A wins on its lucky first seed; B has the better mean. Confirming the top candidate always
+    finds B, which the long budget ranks 10 points lower."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import budget_split
+
+    rows = [("A", "proxy", 0, 0.5), ("A", "proxy", 1, 0.1), ("B", "proxy", 0, 0.35), ("B", "proxy", 1, 0.35),
+            ("A", "long", 0, 0.9), ("B", "long", 0, 0.8), ("base", "proxy", 0, 0.99), ("base", "long", 0, 0.99)]
+    path = tmp_path / "signal.csv"
+    path.write_text("key,budget,seed,accuracy\n" + "".join(f"{k},{b},{s},{a}\n" for k, b, s, a in rows))
+    results = {r["confirm"]: r for r in budget_split.main([str(path), "--confirm", "0", "1", "2"])}
+    assert results[0]["p_proxy_best"] == 0.5 and results[0]["regret_points"] == pytest.approx(5.0)
+    assert results[1]["p_proxy_best"] == 1.0 and results[1]["regret_points"] == pytest.approx(10.0)
+    assert results[2]["extra_trainings"] == 2 and results[2]["p_proxy_best"] == 1.0
