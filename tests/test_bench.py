@@ -3,6 +3,7 @@ no other test calls them (limits.py and ablation.py once called throughput.ours 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -60,8 +61,11 @@ def test_recipe_bench_builds_the_base_for_a_real_sets_channels():
 def test_budget_split_replay_on_a_table_with_known_answers(tmp_path):
     """A wins on its lucky first seed; B has the better mean. Confirming the top candidate always
     finds B, which the long budget ranks 10 points lower."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import budget_split
+    # loaded from its file: bench/ on sys.path would shadow the search package with bench/search.py,
+    # also in every process spawned later (spawn hands the parent's sys.path to the child)
+    spec = importlib.util.spec_from_file_location("budget_split", ROOT / "bench" / "budget_split.py")
+    budget_split = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget_split)
 
     rows = [("A", "proxy", 0, 0.5), ("A", "proxy", 1, 0.1), ("B", "proxy", 0, 0.35), ("B", "proxy", 1, 0.35),
             ("A", "long", 0, 0.9), ("B", "long", 0, 0.8), ("base", "proxy", 0, 0.99), ("base", "long", 0, 0.99)]
