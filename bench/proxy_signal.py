@@ -44,7 +44,7 @@ from models import build_model, scaled_spec  # noqa: E402
 from search.data import DataConfig, load_splits  # noqa: E402
 from search.config import TrainConfig  # noqa: E402
 from search.proxy import channel_stats, prepare, train  # noqa: E402
-from search.evidence import kendall_tau  # noqa: E402
+from search.evidence import bootstrap_tau_interval, kendall_tau  # noqa: E402
 
 TRAIN_DEFAULTS = dataclasses.asdict(TrainConfig())
 
@@ -150,7 +150,11 @@ def summarize(df: pd.DataFrame, num_classes=None) -> None:
               f"pooled seed std {sd:.3f}  spread/std {(m.max() - m.min()) / sd:.2f}")
     if len(keys) >= 2:
         p, l = p[keys], l[keys]
-        print(f"Kendall tau(proxy mean, long mean): {kendall_tau(p.to_numpy(), l.to_numpy()):+.3f}   "
+        def per_seed(b):  # (candidates, seeds) in `keys` order, NaN where a seed is missing
+            return cand[cand["budget"] == b].pivot_table(index="key", columns="seed", values="accuracy").reindex(keys)
+        low, high = bootstrap_tau_interval(per_seed("proxy").to_numpy(), per_seed("long").to_numpy())
+        print(f"Kendall tau(proxy mean, long mean): {kendall_tau(p.to_numpy(), l.to_numpy()):+.3f} "
+              f"[{low:+.2f}, {high:+.2f}] (bootstrap 95% over seeds)   "
               f"top-1 regret: {100 * (l.max() - l[p.idxmax()]):.2f} points (proxy picks {p.idxmax()}, "
               f"long best {l.idxmax()}" + (f"; {(p == p.max()).sum()} tied at the proxy max" if (p == p.max()).sum() > 1 else "") + ")")
         first = cand[(cand["budget"] == "proxy") & (cand["seed"] == cand["seed"].min())].set_index("key")
