@@ -28,9 +28,8 @@ def replay(proxy: np.ndarray, long_means: np.ndarray, confirm: int) -> dict:
     full = proxy.mean(axis=1)
     picks = []
     for first in itertools.product(range(seeds), repeat=n):
-        score = proxy[np.arange(n), first]
+        score = proxy[np.arange(n), first]  # fancy indexing: a new array
         top = np.argsort(-score, kind="stable")[:confirm]
-        score = score.copy()
         score[top] = full[top]
         picks.append(int(np.argmax(score)))
     picks = np.array(picks)

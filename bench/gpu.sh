@@ -25,12 +25,11 @@ if want throughput; then
     python3 bench/throughput.py --device cuda --paper
 fi
 
-timed() {  # name, timeout (s, 0 = none), then run_search.py's overrides: wall time, phases, mean GPU utilisation
-    local name=$1 limit=$2; shift 2
+timed() {  # name, then run_search.py's overrides: wall time, phases, mean GPU utilisation
+    local name=$1; shift
     nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 200 > "$out/$name.util" &
     local smi=$! start=$(date +%s.%N)
-    timeout "${limit}" python3 bench/timed_search.py "$out/$name.json" runs_dir="$out" name="$name" "$@" \
-        > "$out/$name.log" 2>&1; local rc=$?
+    python3 bench/timed_search.py "$out/$name.json" runs_dir="$out" name="$name" "$@" > "$out/$name.log" 2>&1; local rc=$?
     kill $smi
     python3 - "$name" "$start" "$rc" "$out" <<'PY'
 import json, pathlib, sys, time
@@ -44,11 +43,11 @@ if timings.exists():
     print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items() if k != "peak_rss_bytes"))
 PY
 }
-if want default; then timed default 0 base=mobilenetv2 train.device=cuda; fi
-if want preset; then timed default-gpu-preset 0 base=mobilenetv2 preset=gpu; fi
+if want default; then timed default base=mobilenetv2 train.device=cuda; fi
+if want preset; then timed default-gpu-preset base=mobilenetv2 preset=gpu; fi
 if want fig8; then
     workers=${FIG8_WORKERS:-1}
     extra=(); [ "$workers" -gt 1 ] && extra=(storage=journal search.workers="$workers")
     [ "${FIG8_TIMEOUT:-0}" -gt 0 ] && extra+=(search.timeout="$FIG8_TIMEOUT")
-    timed fig8-gpu-preset 0 experiment=fig8 preset=gpu "${extra[@]}"
+    timed fig8-gpu-preset experiment=fig8 preset=gpu "${extra[@]}"
 fi
