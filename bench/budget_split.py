@@ -1,13 +1,18 @@
 """Is a search's budget better spent on extra seeds for its close top candidates? Replayed, not trained.
 
-    python bench/budget_split.py docs/evidence/adamw-default-2026-11-23.csv [--confirm 0 1 2 3]
+    python bench/budget_split.py docs/evidence/adamw-default-2026-11-23.csv [--confirm 0 1 2 3] [--seeds S]
+        [--rule once|until]
 
 Reads per-seed accuracies that `bench/proxy_signal.py` measured (its CSV: several proxy-budget
 seeds and one or more long-budget seeds per candidate; the row "base" is left out, as in the
 search's ranking) and replays the default search's split exactly: every candidate trained with
 one seed, then the `K` best by that seed trained with all the measured seeds and ranked by their
-mean ("confirm the close top candidates"; K = 0 is today's search). Every combination of first
-seeds is enumerated, each equally likely. Printed per K: the extra trainings, how often the pick
+mean ("confirm the close top candidates"; K = 0 is a search without search.confirm_top); the pick
+is the best score after that. --rule until repeats the step while the K best by score include one
+not yet confirmed (what search.confirm_top does), so that the pick and its runner-up both have
+every seed. --seeds S replays S seeds a confirmed candidate (the first S measured). Every
+combination of first seeds is enumerated, each equally likely. Printed per K: the mean number of
+extra trainings, how often the pick
 is the candidate with the best mean over all proxy seeds, and the pick's long-budget mean as a
 regret against the long budget's best (in points, averaged over the combinations).
 """
@@ -21,21 +26,25 @@ import numpy as np
 import pandas as pd
 
 
-def replay(proxy: np.ndarray, long_means: np.ndarray, confirm: int) -> dict:
+def replay(proxy: np.ndarray, long_means: np.ndarray, confirm: int, until: bool = False) -> dict:
     """proxy: (candidates, seeds) accuracies; long_means: (candidates,). The K = `confirm` best by
-    their first seed get the mean of all their seeds; the pick is the best after that."""
+    their first seed get the mean of all their seeds (`until`: again, while the K best by score are
+    not all confirmed); the pick is the best after that."""
     n, seeds = proxy.shape
     full = proxy.mean(axis=1)
-    picks = []
+    picks, confirmed = [], []
     for first in itertools.product(range(seeds), repeat=n):
-        score = proxy[np.arange(n), first]  # fancy indexing: a new array
-        top = np.argsort(-score, kind="stable")[:confirm]
-        score[top] = full[top]
+        score, done = proxy[np.arange(n), first], np.zeros(n, bool)  # fancy indexing: a new array
+        while not done[top := np.argsort(-score, kind="stable")[:confirm]].all():
+            score[top], done[top] = full[top], True
+            if not until:
+                break
         picks.append(int(np.argmax(score)))
+        confirmed.append(done.sum())
     picks = np.array(picks)
     return dict(
         confirm=confirm,
-        extra_trainings=confirm * (seeds - 1),
+        extra_trainings=float(np.mean(confirmed)) * (seeds - 1),
         p_proxy_best=float(np.mean(picks == np.argmax(full))),
         regret_points=float(100 * np.mean(long_means.max() - long_means[picks])),
     )
@@ -55,8 +64,12 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", help="a bench/proxy_signal.py CSV")
     parser.add_argument("--confirm", type=int, nargs="+", default=[0, 1, 2, 3], help="K values to replay")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds a confirmed candidate ends with (default: all)")
+    parser.add_argument("--rule", choices=("once", "until"), default="once",
+                        help="confirm the K best by the first seed once, or until the K best are all confirmed")
     args = parser.parse_args(argv)
     proxy, long_means, long_seeds = tables(args.csv)
+    proxy = proxy.iloc[:, : args.seeds]
     print(f"# {len(proxy)} candidates, {proxy.shape[1]} proxy seeds each; long budget: "
           f"{long_seeds.min()}-{long_seeds.max()} seed(s) a candidate")
     for key in proxy.index:
@@ -65,8 +78,8 @@ def main(argv=None) -> list[dict]:
     print(f"{'confirm top K':>13} {'extra trainings':>15} {'P(pick = proxy best)':>20} {'regret vs long (points)':>23}")
     results = []
     for k in args.confirm:
-        r = replay(proxy.to_numpy(), long_means.to_numpy(), k)
-        print(f"{k:13d} {r['extra_trainings']:15d} {r['p_proxy_best']:20.2f} {r['regret_points']:23.1f}")
+        r = replay(proxy.to_numpy(), long_means.to_numpy(), k, args.rule == "until")
+        print(f"{k:13d} {r['extra_trainings']:15.1f} {r['p_proxy_best']:20.2f} {r['regret_points']:23.1f}")
         results.append(r)
     return results
 

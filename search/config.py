@@ -59,6 +59,8 @@ class SearchConfig:
     phi_min: int = 0  # best.yaml lists the family phi = phi_min..phi_max (phi < 0: smaller than the base)
     phi_max: int = 4
     seeds: int = 1  # proxy trainings per candidate (score = mean); the pruner watches the first
+    confirm_top: int = 2  # once all are scored, more seeds for the K best until the K best all have them (0: off)
+    confirm_seeds: int = 2  # seeds a confirmed candidate ends with (search/confirm.py; <= seeds: nothing to add)
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
     pruner_warmup_epochs: int = 0  # epochs before the median pruner may stop a trial (0: after its first epoch)

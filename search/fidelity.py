@@ -91,6 +91,11 @@ def from_search(trials: pd.DataFrame, seeds: int) -> dict[str, list[tuple[float,
     return reused
 
 
+def study_name(search_name: str) -> str:
+    """The fidelity study of a search (search/confirm.py trains its proxy-budget seeds of the best too)."""
+    return f"{search_name}.fidelity"
+
+
 def trial_key(candidate: str, budget: str, seed: int) -> str:
     return f"{candidate}|{budget}|seed={seed}"
 
@@ -243,12 +248,11 @@ def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n
     seeds = [int(cfg.train.seed) + k for k in range(n_seeds)]
     reused = from_search(trials, n_seeds)
     todo = plan(candidates, budgets, seeds, reused)
-    study_name = f"{search_name}.fidelity"
-    ctx = open_context(cfg, optuna_ranges(everything), study_name=study_name, pruner="none")
+    ctx = open_context(cfg, optuna_ranges(everything), study_name=study_name(search_name), pruner="none")
     if cfg.storage.kind == "sqlite":
         queue.requeue_interrupted(ctx.study, ctx.params_of)
     queue.enqueue_missing(ctx.study, todo, ctx.params_of)
-    pool = workers.start(cfg, len(todo), ctx.ranges, study_name, "none") if cfg.search.workers > 1 else []
+    pool = workers.start(cfg, len(todo), ctx.ranges, ctx.study.study_name, "none") if cfg.search.workers > 1 else []
     work(ctx, len(todo))
     died = workers.wait(pool)  # a dead worker's trial went stale and was trained again by another process
     short, long, curves = collect(ctx.study, candidates, budgets, seeds, reused)

@@ -13,12 +13,12 @@ import time
 import pandas as pd
 from omegaconf import OmegaConf
 
-from search import fingerprint, storage, timing
+from search import confirm, fingerprint, storage, timing
 from search.config import ConfigError
 from search.plan import ProxyBase, plan_candidates, unique_points
 from search.plan.shares import RANGES
 from search.record import CANDIDATE_COLUMNS, GRID_PARAMS
-from search.results import best_summary, log_to, sampled_candidates, trials_table, write_csv, write_yaml
+from search.results import best_summary, log_to, sampled_candidates, write_csv, write_yaml
 from search.results.summary import print_plan, print_results
 from search.storage import queue
 from search.trials import workers
@@ -85,8 +85,10 @@ def run(cfg) -> int:
                               "candidates of study %r are not queued yet: waiting for its coordinator")
         work(ctx, total, deadline)
     died = workers.wait(pool)
+    if cfg.search.role == "coordinator":
+        confirm.confirm(ctx, deadline)
 
-    trials = trials_table(ctx.study)
+    trials = confirm.scored(ctx)
     write_csv(run_dir / "trials.csv", trials)
     if shares:  # the networks the sampler chose, as a grid search lists its candidates up front
         write_csv(run_dir / "candidates.csv", sampled_candidates(trials))

@@ -117,6 +117,9 @@ def validate(cfg) -> None:
             raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0")
     for key in ("phi_max", "seeds", "max_attempts", "trials"):
         _positive(f"search.{key}", getattr(s, key))
+    for key in ("confirm_top", "confirm_seeds"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"search.{key}={getattr(s, key)} must be >= 0 (search.confirm_top=0 turns confirmation off)")
     if s.phi_min > s.phi_max:
         raise ConfigError(f"search.phi_min={s.phi_min} must be <= search.phi_max={s.phi_max}")
     if not 0 <= s.pruner_min_agreement <= 1:

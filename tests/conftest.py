@@ -22,7 +22,8 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="compound-scaling-test-ca
 # Two cores: one thread per test process avoids oversubscription when pytest and a subprocess overlap.
 torch.set_num_threads(1)
 
-# A search that finishes in seconds: ResNet-18 at quarter width on 16 px, 3 candidates.
+# A search that finishes in seconds: ResNet-18 at quarter width on 16 px, 3 candidates, one seed
+# each (tests/test_confirm.py turns search.confirm_top back on).
 TINY = [
     "base=resnet18", "base.width=0.25", "base.resolution=16",
     "data.synthetic_size=300", "data.native_size=32",
@@ -30,7 +31,7 @@ TINY = [
     "search.beta.min=1", "search.beta.max=1.5", "search.beta.step=0.5",
     "search.gamma.min=1", "search.gamma.max=1.5", "search.gamma.step=0.5",
     "search.tolerance=0.3", "search.flops_tolerance=0.6",
-    "train.epochs=2", "train.batch_size=32", "train.threads=1",
+    "train.epochs=2", "train.batch_size=32", "train.threads=1", "search.confirm_top=0",
 ]
 
 

@@ -33,6 +33,7 @@ CASES = [
     (["search.alpha.step=-0.5"], "search.alpha.step=-0.5 must be > 0"),
     (["search.tolerance=-0.1"], "search.tolerance=-0.1 must be >= 0"),
     (["search.timeout=0"], "search.timeout=0.0 must be > 0"),
+    (["search.confirm_top=-1"], "search.confirm_top=-1 must be >= 0 (search.confirm_top=0 turns confirmation off)"),
     (["search.tolerance=0", "search.beta.max=1", "search.gamma.max=1", "search.alpha.max=1.5", "search.alpha.step=0.5"],
      "no grid point has alpha*beta^2*gamma^2 within search.tolerance=0.0 of search.target=2.0: the closest is 1.5000 at (1.5, 1.0, 1.0)"),
     (["base.resolution=4"], "base.resolution=4 is too small for base.variant=small: use >= 8"),

@@ -58,14 +58,20 @@ def test_recipe_bench_builds_the_base_for_a_real_sets_channels():
     assert 0 <= float(next(line for line in done.stdout.splitlines() if line.startswith("default")).split()[1]) <= 1
 
 
+def bench_script(name: str):
+    """bench/<name>.py as a module, loaded from its file: bench/ on sys.path would shadow the search
+    package with bench/search.py, also in every process spawned later (spawn hands the parent's
+    sys.path to the child)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_budget_split_replay_on_a_table_with_known_answers(tmp_path):
     """A wins on its lucky first seed; B has the better mean. Confirming the top candidate always
     finds B, which the long budget ranks 10 points lower."""
-    # loaded from its file: bench/ on sys.path would shadow the search package with bench/search.py,
-    # also in every process spawned later (spawn hands the parent's sys.path to the child)
-    spec = importlib.util.spec_from_file_location("budget_split", ROOT / "bench" / "budget_split.py")
-    budget_split = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(budget_split)
+    budget_split = bench_script("budget_split")
 
     rows = [("A", "proxy", 0, 0.5), ("A", "proxy", 1, 0.1), ("B", "proxy", 0, 0.35), ("B", "proxy", 1, 0.35),
             ("A", "long", 0, 0.9), ("B", "long", 0, 0.8), ("base", "proxy", 0, 0.99), ("base", "long", 0, 0.99)]
@@ -75,3 +81,21 @@ def test_budget_split_replay_on_a_table_with_known_answers(tmp_path):
     assert results[0]["p_proxy_best"] == 0.5 and results[0]["regret_points"] == pytest.approx(5.0)
     assert results[1]["p_proxy_best"] == 1.0 and results[1]["regret_points"] == pytest.approx(10.0)
     assert results[2]["extra_trainings"] == 2 and results[2]["p_proxy_best"] == 1.0
+
+
+def test_budget_split_until_rule_confirms_the_new_leader_too(tmp_path):
+    """A (mean 0.30) and B (0.29) each have one lucky seed; C scores 0.295 on both. When A's and B's
+    first seeds are both the lucky ones, confirming A once leaves B's lucky 0.45 on top (the pick);
+    --rule until then confirms B too, whose mean drops below A's, and picks A."""
+    budget_split = bench_script("budget_split")
+
+    proxy = {"A": (0.5, 0.1), "B": (0.45, 0.13), "C": (0.295, 0.295)}
+    long = {"A": 0.9, "B": 0.7, "C": 0.8}
+    lines = [f"{k},proxy,{s},{a}\n" for k, seeds in proxy.items() for s, a in enumerate(seeds)]
+    path = tmp_path / "signal.csv"
+    path.write_text("key,budget,seed,accuracy\n" + "".join(lines) + "".join(f"{k},long,0,{a}\n" for k, a in long.items()))
+    once, = budget_split.main([str(path), "--confirm", "1"])
+    until, = budget_split.main([str(path), "--confirm", "1", "--rule", "until"])
+    assert once["p_proxy_best"] == 0.25 and once["regret_points"] == pytest.approx(10.0) and once["extra_trainings"] == 1
+    assert until["p_proxy_best"] == 0.5 and until["regret_points"] == pytest.approx(5.0)
+    assert until["extra_trainings"] == pytest.approx(1.5)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from search.results.tables import seed_list
 
 PLAN_ROWS = 30  # the most candidates print_plan lists; candidates.csv has them all
 
@@ -59,7 +60,8 @@ def margin_sentence(best: dict, run_dir: Path) -> str:
     lead = f"The best candidate leads the runner-up (trial {best['runner_up_trial']})"
     lead += "" if best["margin"] is None else f" by {100 * best['margin']:.1f} points"
     if verdict == "no_noise_estimate":
-        return f"{lead}; with one seed per candidate there is no noise estimate: run with search.seeds=3 or {check}"
+        return (f"{lead}; with one seed for either of them there is no noise estimate: search.confirm_top=2 gives "
+                f"both search.confirm_seeds seeds, or run {check}")
     se = f"{100 * best['margin_noise']:.1f} points"
     if verdict == "separable":
         return f"{lead}, more than twice the standard error of that difference over seeds ({se}): beyond seed noise."
@@ -72,9 +74,11 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     shown["score"] = pd.to_numeric(shown["score"], errors="coerce")
     shown = shown.sort_values("score", ascending=False, na_position="last")
     series = ["series"] if shown["series"].nunique() > 1 else []  # a plain grid search: all "grid"
-    columns = ["number", "state", *series, *params, "resolution", "measured_ratio", "score", "images_seen"]
+    shown["seeds"] = [len(seed_list(v)) or None for v in shown["seed_scores"]]
+    seeds = ["seeds"] if shown["seeds"].max() > 1 else []  # confirmed candidates, or search.seeds > 1
+    columns = ["number", "state", *series, *params, "resolution", "measured_ratio", "score", *seeds, "images_seen"]
     table = shown[columns].rename(columns={"images_seen": "images"})  # 80 columns hold the grid's table
-    print(as_text(table, {"number": "d", "resolution": "d", "images": "d"}))
+    print(as_text(table, {"number": "d", "resolution": "d", "images": "d", "seeds": "d"}))
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")

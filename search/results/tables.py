@@ -71,17 +71,19 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
     best = done.loc[done.score.astype(float).idxmax()]
     others = done[done.key != best.key]
     runner = others.loc[others.score.astype(float).idxmax()] if not others.empty else None
-    lead = margin_verdict(seed_list(best.seed_scores), None if runner is None else seed_list(runner.seed_scores))
+    best_seeds, runner_seeds = seed_list(best.seed_scores), None if runner is None else seed_list(runner.seed_scores)
+    lead = margin_verdict(best_seeds, runner_seeds)
     alpha, beta, gamma = (float(best[k]) for k in ("alpha", "beta", "gamma"))
     return dict(
         base=cfg.base.name,
         alpha=alpha, beta=beta, gamma=gamma,
         product=round(alpha * beta**2 * gamma**2, 6),
         measured_ratio=float(best.measured_ratio),
-        score=float(best.score), score_std=float(best.score_std), trial=int(best.number),
+        score=float(best.score), score_std=float(best.score_std), seeds=len(best_seeds), trial=int(best.number),
         images_to_best=images_to_best(trials, int(best.number)), images_total=images_to_best(trials, int(trials.number.max())),
         runner_up_trial=None if runner is None else int(runner.number),
         runner_up_score=None if runner is None else float(runner.score),
+        runner_up_seeds=None if runner is None else len(runner_seeds),
         margin=lead["margin"], margin_noise=lead["noise"], verdict=lead["verdict"],
         proxy=dict(
             data=cfg.data.name, variant=cfg.base.variant, depth=float(best.depth), width=float(best.width),
