@@ -76,9 +76,13 @@ def test_extra_seeds(tmp_path, overrides, seeds):
     assert confirm.extra_seeds(cfg) == seeds
 
 
-def test_search_confirms_its_best_and_fidelity_reuses_the_seeds(tmp_path):
+def test_search_confirms_its_best_and_fidelity_reuses_the_seeds(tmp_path, capsys):
     cfg = compose("name=c", "search.confirm_top=2", "search.confirm_seeds=2", *FAST, runs_dir=tmp_path)
     assert run(cfg) == 0
+    shown = capsys.readouterr().out
+    header = next(line.split() for line in shown.splitlines() if line.split()[:2] == ["number", "state"])
+    assert "seeds" in header  # the results table gains the column once a candidate has several seeds
+    assert "its standard error over seeds" in " ".join(shown.split())  # the verdict's sentence, however wrapped
     run_dir, storage = tmp_path / "c", f"sqlite:///{tmp_path / 'c' / 'study.db'}"
     trials = pd.read_csv(run_dir / "trials.csv")
     seeds = {r.key: seed_list(r.seed_scores) for r in trials.itertuples()}
@@ -103,7 +107,7 @@ def test_search_confirms_its_best_and_fidelity_reuses_the_seeds(tmp_path):
     assert (pd.read_csv(run_dir / "fidelity.csv").proxy_n == 2).all()
 
 
-def test_confirmation_added_later_and_stopped_by_the_timeout(tmp_path, caplog):
+def test_confirmation_added_later_and_stopped_by_the_timeout(tmp_path, caplog, capsys):
     """A finished one-seed search gains confirmations on a rerun; search.timeout, already passed,
     defers them to the next run without training anything or dropping what was scored."""
     assert run(compose("name=t", *FAST, runs_dir=tmp_path)) == 0  # TINY: search.confirm_top=0
@@ -114,6 +118,7 @@ def test_confirmation_added_later_and_stopped_by_the_timeout(tmp_path, caplog):
     deferred = pd.read_csv(tmp_path / "t" / "trials.csv")
     assert deferred.score.tolist() == first.score.tolist()
     assert yaml.safe_load((tmp_path / "t" / "best.yaml").read_text())["verdict"] == "no_noise_estimate"
+    assert "there is no noise estimate: search.confirm_top=2" in " ".join(capsys.readouterr().out.split())
     assert run(compose(*confirming, runs_dir=tmp_path)) == 0
     best = yaml.safe_load((tmp_path / "t" / "best.yaml").read_text())
     assert best["seeds"] == best["runner_up_seeds"] == 2

@@ -60,8 +60,8 @@ def margin_sentence(best: dict, run_dir: Path) -> str:
     lead = f"The best candidate leads the runner-up (trial {best['runner_up_trial']})"
     lead += "" if best["margin"] is None else f" by {100 * best['margin']:.1f} points"
     if verdict == "no_noise_estimate":
-        return (f"{lead}; with one seed for either of them there is no noise estimate: search.confirm_top=2 gives "
-                f"both search.confirm_seeds seeds, or run {check}")
+        return (f"{lead}; with one seed for either of them there is no noise estimate: search.confirm_top=2 (the "
+                f"default) gives both more seeds, or run {check}")
     se = f"{100 * best['margin_noise']:.1f} points"
     if verdict == "separable":
         return f"{lead}, more than twice the standard error of that difference over seeds ({se}): beyond seed noise."
