@@ -122,3 +122,15 @@ def test_confirmation_added_later_and_stopped_by_the_timeout(tmp_path, caplog, c
     assert run(compose(*confirming, runs_dir=tmp_path)) == 0
     best = yaml.safe_load((tmp_path / "t" / "best.yaml").read_text())
     assert best["seeds"] == best["runner_up_seeds"] == 2
+
+
+def test_confirmation_rounds_with_local_workers_train_each_seed_once(tmp_path):
+    """storage=journal search.workers=2: a worker process joins each confirmation round."""
+    cfg = compose("name=j", "storage=journal", "search.workers=2", "search.confirm_top=2", "search.confirm_seeds=2",
+                  *FAST, runs_dir=tmp_path)
+    assert run(cfg) == 0
+    best = yaml.safe_load((tmp_path / "j" / "best.yaml").read_text())
+    assert best["seeds"] == best["runner_up_seeds"] == 2
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "j" / "study.journal")))
+    keys = [t.user_attrs["key"] for t in optuna.load_study(study_name="j.fidelity", storage=storage).trials]
+    assert len(keys) == len(set(keys)) >= 2 and all(k.endswith("|proxy|seed=1") for k in keys)
