@@ -22,10 +22,10 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from search.evidence import seed_std
-from search.fidelity import study_name, trial_key
-from search.record import CANDIDATE_COLUMNS, SEARCH_SERIES
+from search.fidelity import plan, study_name, trial_key
+from search.record import CANDIDATE_COLUMNS
 from search.results import trials_table
-from search.results.tables import seed_list
+from search.results.tables import completed_candidates, seed_list
 from search.storage import load_existing, queue
 from search.trials import workers
 from search.trials.context import open_context, optuna_ranges
@@ -74,7 +74,7 @@ def fold(trials: pd.DataFrame, confirmations, seeds: list[int]) -> pd.DataFrame:
 def unconfirmed_top(trials: pd.DataFrame, cfg) -> list[dict]:
     """Candidate records of the search.confirm_top best completed candidates (by folded score)
     that have fewer than search.confirm_seeds seeds."""
-    done = trials[(trials.state == "COMPLETE") & trials.series.isin(SEARCH_SERIES) & trials.duplicate_of.isna()]
+    done = completed_candidates(trials)
     top = done.assign(_score=pd.to_numeric(done.score)).sort_values(["_score", "number"], ascending=[False, True])
     top = top.head(cfg.search.confirm_top)
     short = top[[len(seed_list(s)) < cfg.search.confirm_seeds for s in top.seed_scores]]
@@ -115,8 +115,7 @@ def confirm(ctx, deadline: float | None) -> None:
                                 study_name=study_name(cfg.name), pruner="none")
             if cfg.storage.kind == "sqlite":
                 queue.requeue_interrupted(cctx.study, cctx.params_of)
-        runs = [dict(c, key=trial_key(c["key"], "proxy", seed), candidate=c["key"], epochs=int(cfg.train.epochs),
-                     seed=seed) for c in todo for seed in seeds]
+        runs = plan(todo, {"proxy": int(cfg.train.epochs)}, seeds, reused={})  # the fidelity study's own records
         added = queue.enqueue_missing(cctx.study, runs, cctx.params_of)
         log.info("confirming %s with seed(s) %s: %d training(s)", ", ".join(c["key"] for c in todo),
                  ", ".join(map(str, seeds)), added)

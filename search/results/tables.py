@@ -61,11 +61,17 @@ def family_table(base_name: str, alpha: float, beta: float, gamma: float, phis) 
     return rows
 
 
+def completed_candidates(trials: pd.DataFrame) -> pd.DataFrame:
+    """The rows of trials.csv that compete for best.yaml: a search's completed trials, a share
+    search's repeats of a trained network left out."""
+    return trials[(trials.state == "COMPLETE") & trials.series.isin(SEARCH_SERIES) & trials.duplicate_of.isna()]
+
+
 def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
     """best.yaml: the best completed candidate of a grid or share search, the images trained until it
     was found and in all, how far it leads the runner-up (margin and its standard error over seeds:
     search.evidence.margin_verdict), and the family it implies."""
-    done = trials[(trials.state == "COMPLETE") & trials.series.isin(SEARCH_SERIES) & trials.duplicate_of.isna()]
+    done = completed_candidates(trials)
     if done.empty:
         return None
     best = done.loc[done.score.astype(float).idxmax()]
