@@ -1,6 +1,6 @@
 """Wall time, memory and pruning effect of the default search, `run_search.py base=mobilenetv2`.
 
-    python bench/search.py [--quick] [--base mobilenetv2]
+    python bench/search.py [--quick] [--base mobilenetv2] [--processes]
 
 Runs the search twice in fresh run folders under /tmp, each in its own process through
 timed_search.py: with the default pruner, then with search.pruner=none on the same grid and
@@ -8,6 +8,9 @@ seeds. Splits the first run's wall time into training, evaluation, complexity co
 loading/preparation and the rest (imports, model building, Optuna storage, result files).
 Goals: <= 300 s (600 at most); overhead outside training and evaluation < 10%; peak RSS
 < 2 GiB; pruning >= 40% fewer training images with the same best or one within 0.5 points.
+
+--processes adds a third run, the default again as two one-thread processes
+(storage=journal search.workers=2), and prints its speed as a ratio to the first run's.
 
 The pruning effect depends on the order the candidates come in (strong ones first let the
 median prune more), so the unpruned run's accuracy curves are also replayed through the same
@@ -63,11 +66,14 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="mobilenetv2")
     parser.add_argument("--quick", action="store_true", help="smaller data and epochs: checks the script, not the goals")
+    parser.add_argument("--processes", action="store_true",
+                        help="also time the default as two one-thread processes (storage=journal search.workers=2)")
     args = parser.parse_args(argv)
     overrides = [f"base={args.base}", *(QUICK if args.quick else [])]
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         wall, timings, trials, best = run_search(Path(tmp) / "pruned", overrides)
         wall_none, _, trials_none, best_none = run_search(Path(tmp) / "none", [*overrides, "search.pruner=none"])
+        procs = run_search(Path(tmp) / "procs", [*overrides, "storage=journal", "search.workers=2"]) if args.processes else None
 
     print(f"# search: python run_search.py {' '.join(overrides)}")
     phases = split(wall, timings)
@@ -85,6 +91,10 @@ def main(argv=None) -> dict:
     for name, t, b, w in (("median", trials, best, wall), ("none", trials_none, best_none, wall_none)):
         print(f"{name:8} {len(t):6} {(t.state == 'PRUNED').sum():6} {t.images_seen.sum():8} {w:7.0f}  "
               f"({b['alpha']}, {b['beta']}, {b['gamma']}) {b['score']:.4f}")
+    if procs is not None:
+        b = procs[3]
+        print(f"two one-thread processes (storage=journal search.workers=2): {procs[0]:.0f} s, {wall / procs[0]:.2f}x "
+              f"the speed of one process; best ({b['alpha']}, {b['beta']}, {b['gamma']}) {b['score']:.4f}")
     print(f"pruning saves {saved:.0%} of the training images; its best scores {gap * 100:+.2f} points "
           "against the unpruned best (both as trained without pruning)")
     orders = replay_orders(trials_none, overrides)

@@ -23,8 +23,8 @@ FAST = ["search.pruner=none", "train.max_images=64", "train.bn_images=64"]  # 2 
 def trials_csv(*rows) -> pd.DataFrame:
     """A trials.csv table of (number, key, state, seed scores, duplicate_of) rows; other columns empty."""
     records = [dict(number=n, key=key, state=state, series="grid", duplicate_of=dup,
-                    score=statistics.fmean(scores) if scores else None, score_std=0.0, seed_scores=scores or None, accuracies=[[s] for s in scores], images_seen=64 * len(scores),
-                    train_seconds=1.0, eval_seconds=0.5)
+                    score=statistics.fmean(scores) if scores else None, score_std=0.0, seed_scores=scores or None,
+                    accuracies=[[s] for s in scores], images_seen=64 * len(scores), train_seconds=1.0, eval_seconds=0.5)
                for n, key, state, scores, dup in rows]
     return pd.DataFrame(records, columns=TRIAL_COLUMNS)
 
