@@ -28,7 +28,7 @@ from search.results import trials_table
 from search.results.tables import completed_candidates, seed_list
 from search.storage import load_existing, queue
 from search.trials import workers
-from search.trials.context import open_context, optuna_ranges
+from search.trials.context import optuna_ranges, reopen
 from search.trials.loop import past, work
 
 log = logging.getLogger("search")
@@ -111,8 +111,7 @@ def confirm(ctx, deadline: float | None) -> None:
         tried |= {c["key"] for c in todo}
         if cctx is None:
             everything = trials[trials.state == "COMPLETE"][CANDIDATE_COLUMNS].to_dict("records")
-            cctx = open_context(cfg, optuna_ranges(everything), (ctx.train_split, ctx.val_split),
-                                study_name=study_name(cfg.name), pruner="none")
+            cctx = reopen(ctx, study_name(cfg.name), optuna_ranges(everything), pruner="none")
             if cfg.storage.kind == "sqlite":
                 queue.requeue_interrupted(cctx.study, cctx.params_of)
         runs = plan(todo, {"proxy": int(cfg.train.epochs)}, seeds, reused={})  # the fidelity study's own records

@@ -134,3 +134,17 @@ def test_confirmation_rounds_with_local_workers_train_each_seed_once(tmp_path):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "j" / "study.journal")))
     keys = [t.user_attrs["key"] for t in optuna.load_study(study_name="j.fidelity", storage=storage).trials]
     assert len(keys) == len(set(keys)) >= 2 and all(k.endswith("|proxy|seed=1") for k in keys)
+
+
+def test_the_confirmation_context_shares_the_run_and_its_one_prepared_resolution(tmp_path):
+    from search.trials.context import load_data, open_context, reopen, run_dir_of
+
+    cfg = compose(runs_dir=tmp_path)
+    run_dir_of(cfg).mkdir()  # as search.runner leaves it
+    ranges = {"alpha": (1.0, 2.0), "beta": (1.0, 1.5), "gamma": (1.0, 1.5)}
+    ctx = open_context(cfg, ranges, load_data(cfg))
+    prepared = ctx.data_at(16)
+    other = reopen(ctx, fidelity.study_name(cfg.name), ranges, pruner="none")
+    assert other.study.study_name == f"{cfg.name}.fidelity" and ctx.study.study_name == cfg.name
+    assert other.stats is ctx.stats and other.train_split is ctx.train_split and other.storage is ctx.storage
+    assert other.data_at(16) is prepared and ctx._prepared == (None, None)  # handed over, not copied
