@@ -27,7 +27,9 @@ it holds cues at two scales, so no dimension is useless:
   cue, so on the default grid resolution-heavy candidates are expected to lead (measured: at the
   proxy budget 1.4x the resolution beats 2x the depth by 10 points and 1.4x the width by 8,
   docs/evidence/proxy-probes-2026-11-23.md, fifth round): read a default search's winner as a
-  statement about this data as much as about the network;
+  statement about this data as much as about the network.  The texture is part of that lead, not
+  all of it: with periods of 3-12 px (visible at 32 px) the lead over width fell from 8 to 4
+  points, and on a set without background colour, rotation or noise it stayed at 28 (seventh round);
 * **width and depth** pay for telling five shapes apart among clutter, occluders and striped
   distractors (shape is half of each class at every resolution), and for combining shape with
   texture over a receptive field the size of the object.
