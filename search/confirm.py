@@ -92,11 +92,12 @@ def confirm(ctx, deadline: float | None) -> None:
     """The coordinator's confirmation rounds on the search's study in `ctx`, once every trial there
     is finished; stops at `deadline` (a time.perf_counter() value; a rerun goes on)."""
     cfg, seeds = ctx.cfg, extra_seeds(ctx.cfg)
+    if not seeds:
+        return
     states = queue.count_states(ctx.study)
-    if not seeds or states.get("WAITING") or states.get("RUNNING"):
-        if seeds:
-            log.info("search.confirm_top: candidates are still queued or running; the same command confirms the "
-                     "best once every candidate is scored")
+    if states.get("WAITING") or states.get("RUNNING"):
+        log.info("search.confirm_top: candidates are still queued or running; the same command confirms the "
+                 "best once every candidate is scored")
         return
     tried, cctx = set(), None
     while True:

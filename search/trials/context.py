@@ -3,9 +3,8 @@ threads, the run's log, the data, the proxy base, the device and the Optuna stud
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -116,7 +115,7 @@ def reopen(ctx: RunContext, study_name: str, ranges: dict, pruner: str) -> RunCo
     statistics again on a heap fragmented by training raised the default search's peak memory
     from 1.5 to 2.1 GB when search/confirm.py opened its study with open_context.)"""
     study = _open_study(ctx.cfg, ctx.storage, study_name, pruner)
-    other = dataclasses.replace(ctx, ranges=ranges, study=study, propose=None)
+    other = replace(ctx, ranges=ranges, study=study, propose=None)
     ctx._prepared = (None, None)
     return other
 
