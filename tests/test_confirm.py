@@ -82,7 +82,7 @@ def test_search_confirms_its_best_and_fidelity_reuses_the_seeds(tmp_path, capsys
     shown = capsys.readouterr().out
     header = next(line.split() for line in shown.splitlines() if line.split()[:2] == ["number", "state"])
     assert "seeds" in header  # the results table gains the column once a candidate has several seeds
-    assert "its standard error over seeds" in " ".join(shown.split())  # the verdict's sentence, however wrapped
+    assert "one-sided Welch t test at 95% asks for" in " ".join(shown.split())  # the verdict's sentence, however wrapped
     run_dir, storage = tmp_path / "c", f"sqlite:///{tmp_path / 'c' / 'study.db'}"
     trials = pd.read_csv(run_dir / "trials.csv")
     seeds = {r.key: seed_list(r.seed_scores) for r in trials.itertuples()}
@@ -94,6 +94,7 @@ def test_search_confirms_its_best_and_fidelity_reuses_the_seeds(tmp_path, capsys
     best = yaml.safe_load((run_dir / "best.yaml").read_text())
     assert best["seeds"] == best["runner_up_seeds"] == 2
     assert best["verdict"] in {"separable", "within_noise"} and best["margin_noise"] is not None
+    assert (best["verdict"] == "separable") == (best["margin"] > best["margin_needed"] > best["margin_noise"])
     confirmed = {k for k, s in seeds.items() if len(s) == 2}
     checks = optuna.load_study(study_name="c.fidelity", storage=storage).trials
     assert sorted(t.user_attrs["key"] for t in checks) == sorted(f"{k}|proxy|seed=1" for k in confirmed)

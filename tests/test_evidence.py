@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from search.evidence import (
-    SEPARABLE_SE, FidelitySummary, bootstrap_tau_interval, earliest_trustworthy_epoch,
+    FidelitySummary, bootstrap_tau_interval, earliest_trustworthy_epoch,
     epoch_rank_agreement, kendall_tau, margin_verdict, seed_noise, seed_std, spread_over_noise, summarize,
     top1_regret,
 )
@@ -125,13 +125,14 @@ def test_spread_over_noise():
 # --- margin_verdict ---
 
 def test_verdict_separable():
-    # means 0.82 and 0.72, each sample variance 0.0004 over 3 seeds:
-    # se = sqrt(0.0004/3 + 0.0004/3) = 0.0163, margin 0.10 > 2 * 0.0163
+    # means 0.82 and 0.72, each sample variance 0.0004 over 3 seeds: se = sqrt(0.0004/3 + 0.0004/3) = 0.0163,
+    # Welch df = 4, t(0.95, 4) = 2.132: margin 0.10 > 0.0348
     v = margin_verdict([0.80, 0.82, 0.84], [0.70, 0.72, 0.74])
     assert v["verdict"] == "separable"
     assert v["margin"] == pytest.approx(0.10)
     assert v["noise"] == pytest.approx(math.sqrt(2 * 0.0004 / 3))
-    assert type(v["margin"]) is float and type(v["noise"]) is float  # plain floats for best.yaml
+    assert v["needed"] == pytest.approx(2.131847 * math.sqrt(2 * 0.0004 / 3), rel=1e-6)
+    assert all(type(v[k]) is float for k in ("margin", "noise", "needed"))  # plain floats for best.yaml
 
 
 def test_verdict_within_noise():
@@ -142,11 +143,24 @@ def test_verdict_within_noise():
     assert v["noise"] == pytest.approx(math.sqrt(0.02 / 3))
 
 
-def test_verdict_threshold_is_the_named_factor():
-    # margin exactly 2 se is not "more than" 2 se; a hair more is
+def test_verdict_holds_two_seeds_to_students_t_not_to_two_standard_errors():
+    # 2 seeds each, +-0.01 around the mean: variance 0.0002, se = sqrt(2 * 0.0002 / 2) = 0.01414, Welch df = 2,
+    # t(0.95, 2) = 2.920. A margin of 2.5 se cleared the old two-standard-error rule; at 2 df it is noise.
+    se = math.sqrt(0.0002)
+    runner = [0.79, 0.81]
+    for margin_in_se, verdict in ((3.0, "separable"), (2.5, "within_noise")):
+        centre = 0.80 + margin_in_se * se
+        v = margin_verdict([centre - 0.01, centre + 0.01], runner)
+        assert v["noise"] == pytest.approx(se) and v["margin"] == pytest.approx(margin_in_se * se)
+        assert v["needed"] == pytest.approx(2.919986 * se, rel=1e-6)
+        assert v["verdict"] == verdict
+
+
+def test_verdict_threshold_is_the_t_quantile():
+    # margin exactly t * se is not "more than" it; a hair more is
     best, runner = np.array([0.80, 0.82, 0.84]), np.array([0.70, 0.72, 0.74])
-    se = math.sqrt(2 * 0.0004 / 3)
-    shift = SEPARABLE_SE * se - 0.10
+    needed = margin_verdict(best, runner)["needed"]
+    shift = needed - 0.10
     assert margin_verdict(best + shift - 1e-9, runner)["verdict"] == "within_noise"
     assert margin_verdict(best + shift + 1e-9, runner)["verdict"] == "separable"
 

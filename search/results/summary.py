@@ -62,10 +62,14 @@ def margin_sentence(best: dict, run_dir: Path) -> str:
     if verdict == "no_noise_estimate":
         return (f"{lead}; with one seed for either of them there is no noise estimate: search.confirm_top=2 (the "
                 f"default) gives both more seeds, or run {check}")
-    se = f"{100 * best['margin_noise']:.1f} points"
+    se = f"standard error {100 * best['margin_noise']:.1f} points"
+    if best.get("margin_needed") is None:  # best.yaml written before 2026-11-24's t test: 2 standard errors
+        noise = f"twice its {se}"
+    else:
+        noise = f"the {100 * best['margin_needed']:.1f} points a one-sided Welch t test at 95% asks for ({se})"
     if verdict == "separable":
-        return f"{lead}, more than twice the standard error of that difference over seeds ({se}): beyond seed noise."
-    return f"{lead}, within twice its standard error over seeds ({se}): seed noise could explain it; {check} tells more."
+        return f"{lead}, more than {noise}: beyond seed noise."
+    return f"{lead}, within {noise}: seed noise could explain it; {check} tells more."
 
 
 def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float) -> None:

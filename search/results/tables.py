@@ -69,8 +69,8 @@ def completed_candidates(trials: pd.DataFrame) -> pd.DataFrame:
 
 def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
     """best.yaml: the best completed candidate of a grid or share search, the images trained until it
-    was found and in all, how far it leads the runner-up (margin and its standard error over seeds:
-    search.evidence.margin_verdict), and the family it implies."""
+    was found and in all, how far it leads the runner-up (margin, its standard error over seeds and
+    the margin Welch's t test needs: search.evidence.margin_verdict), and the family it implies."""
     done = completed_candidates(trials)
     if done.empty:
         return None
@@ -90,7 +90,7 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
         runner_up_trial=None if runner is None else int(runner.number),
         runner_up_score=None if runner is None else float(runner.score),
         runner_up_seeds=None if runner is None else len(runner_seeds),
-        margin=lead["margin"], margin_noise=lead["noise"], verdict=lead["verdict"],
+        margin=lead["margin"], margin_noise=lead["noise"], margin_needed=lead["needed"], verdict=lead["verdict"],
         proxy=dict(
             data=cfg.data.name, variant=cfg.base.variant, depth=float(best.depth), width=float(best.width),
             resolution=int(best.resolution), params=int(best.params), flops=int(best.flops),
