@@ -29,7 +29,9 @@ it holds cues at two scales, so no dimension is useless:
   docs/evidence/proxy-probes-2026-11-23.md, fifth round): read a default search's winner as a
   statement about this data as much as about the network.  The texture is part of that lead, not
   all of it: with periods of 3-12 px (visible at 32 px) the lead over width fell from 8 to 4
-  points, and on a set without background colour, rotation or noise it stayed at 28 (seventh round);
+  points, and on a set without background colour, rotation or noise it stayed at 28 (seventh round).
+  The rest is other detail the 64 px render keeps at 45 px: 32 px images resized up to 45 px gain
+  nothing, so the lead is information, not room in the network (eighth round);
 * **width and depth** pay for telling five shapes apart among clutter, occluders and striped
   distractors (shape is half of each class at every resolution), and for combining shape with
   texture over a receptive field the size of the object.
