@@ -13,7 +13,7 @@ from optuna.trial import TrialState, create_trial
 
 from search import confirm, fidelity
 from search.record import TRIAL_COLUMNS
-from search.results.tables import seed_list
+from search.results.tables import images_to_best, search_images, seed_list
 from search.runner import run
 from tests.conftest import compose
 
@@ -54,6 +54,18 @@ def test_fold_adds_seeds_in_order_up_to_the_first_missing_one():
     assert seed_list(out.loc["D"].seed_scores) == [0.6]  # a share search's repeat trained nothing
     assert out.loc["C"].state == "PRUNED" and out.loc["C"].score != out.loc["C"].score  # NaN: untouched
     assert confirm.fold(trials, None, [1, 2]) is trials
+
+
+def test_search_phase_images_leave_out_the_confirmations_seeds():
+    """64 images an epoch: A pruned after 2 epochs; B confirmed, its row holding 3 seeds of 4 epochs;
+    C one seed; D failed before training."""
+    trials = pd.DataFrame(dict(
+        number=[0, 1, 2, 3], images_seen=[128, 768, 256, None],
+        accuracies=[[[0.1, 0.2]], [[0.1, 0.2, 0.3, 0.4]] * 3, "[[0.1, 0.2, 0.3, 0.5]]", None]))  # C as trials.csv holds it
+    assert search_images(trials, seeds=1).fillna(0).tolist() == [128, 256, 256, 0]
+    assert search_images(trials, seeds=2).fillna(0).tolist() == [128, 512, 256, 0]
+    assert images_to_best(trials, best_number=1, seeds=1) == 384  # not 896: B's extra seeds came after the search
+    assert images_to_best(trials, best_number=3, seeds=1) == 640
 
 
 def test_unconfirmed_top_names_the_best_that_lack_seeds():

@@ -31,10 +31,22 @@ def sampled_candidates(trials: pd.DataFrame) -> pd.DataFrame:
     return own[CANDIDATE_COLUMNS].astype(counts)  # whole numbers, as a grid's candidates.csv has them
 
 
-def images_to_best(trials: pd.DataFrame, best_number: int) -> int:
-    """Images trained, in trial order, up to and including the best trial: what the search paid to find it."""
-    images = pd.to_numeric(trials[trials.number <= best_number].images_seen, errors="coerce")
-    return int(images.fillna(0).sum())
+def search_images(trials: pd.DataFrame, seeds: int) -> pd.Series:
+    """Images each trial trained in the search phase, its first `seeds` seeds. A confirmed candidate's
+    row also holds the confirmation's extra seeds (search/confirm.py folds them in); every epoch
+    trains the same number of images, so a row's images are split by its seeds' epochs."""
+    def first_seeds(row) -> float:
+        curves = seed_list(row.accuracies)
+        epochs = sum(map(len, curves))
+        return row.images_seen * sum(map(len, curves[:seeds])) / epochs if epochs else row.images_seen
+    images = pd.to_numeric(trials.images_seen, errors="coerce")
+    return pd.Series([first_seeds(r) for r in trials.assign(images_seen=images).itertuples()], index=trials.index)
+
+
+def images_to_best(trials: pd.DataFrame, best_number: int, seeds: int) -> int:
+    """Images the search phase trained, in trial order, up to and including the best trial: what the
+    search paid to find it (the confirmation's extra seeds, trained later, are not counted)."""
+    return int(search_images(trials[trials.number <= best_number], seeds).fillna(0).sum())
 
 
 def seed_list(value) -> list:
@@ -86,7 +98,8 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
         product=round(alpha * beta**2 * gamma**2, 6),
         measured_ratio=float(best.measured_ratio),
         score=float(best.score), score_std=float(best.score_std), seeds=len(best_seeds), trial=int(best.number),
-        images_to_best=images_to_best(trials, int(best.number)), images_total=images_to_best(trials, int(trials.number.max())),
+        images_to_best=images_to_best(trials, int(best.number), cfg.search.seeds),
+        images_total=int(pd.to_numeric(trials.images_seen, errors="coerce").fillna(0).sum()),
         runner_up_trial=None if runner is None else int(runner.number),
         runner_up_score=None if runner is None else float(runner.score),
         runner_up_seeds=None if runner is None else len(runner_seeds),
