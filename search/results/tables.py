@@ -39,7 +39,7 @@ def search_images(trials: pd.DataFrame, seeds: int) -> pd.Series:
         curves = seed_list(row.accuracies)
         epochs = sum(map(len, curves))
         return row.images_seen * sum(map(len, curves[:seeds])) / epochs if epochs else row.images_seen
-    images = pd.to_numeric(trials.images_seen, errors="coerce")
+    images = pd.to_numeric(trials.images_seen, errors="coerce").astype(float)  # a missing count is NaN
     return pd.Series([first_seeds(r) for r in trials.assign(images_seen=images).itertuples()], index=trials.index)
 
 
