@@ -103,9 +103,9 @@ def _wait_for_attempt_running(db, proc, attempt: int, timeout: float = 300) -> s
         assert proc.poll() is None, f"the search exited ({proc.returncode}) first: {proc.communicate()[0][-2000:]}"
         if db.exists():
             try:
-                running = optuna.load_study(study_name="killed", storage=f"sqlite:///{db}").get_trials(
-                    deepcopy=False, states=(TrialState.RUNNING,))
-            except Exception:  # noqa: BLE001 (the database is being created)
+                running = optuna.load_study(study_name="killed", storage=f"sqlite:///{db.as_uri()}?mode=ro&uri=true"
+                                            ).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            except Exception:  # noqa: BLE001 (the database is being created; read-only, so never by us)
                 running = []
             for t in running:
                 if t.user_attrs.get(queue.ATTEMPT_ATTR, 1) == attempt:

@@ -34,6 +34,35 @@ def test_a_process_killed_right_after_its_claim_leaves_a_trial_that_goes_stale(t
     assert [t.number for t in hb.stale_trials(study, storage, grace=1)] == [trial.number]
 
 
+def _open_sqlite_at_once(path, barrier, results):
+    barrier.wait()  # all processes reach Optuna's create-if-missing together
+    try:
+        backends.sqlite_storage(path)
+        results.put("ok")
+    except Exception as e:  # noqa: BLE001 (reported to the test)
+        results.put(f"{type(e).__name__}: {e}"[:200])
+
+
+def test_processes_creating_one_sqlite_study_at_once_all_open_it(tmp_path):
+    """Two searches started together on a fresh study.db both create Optuna's tables and stamp
+    their version; unguarded, about a third of such openings failed ("UNIQUE constraint failed:
+    alembic_version", "table ... already exists")."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")  # only storage work after the fork: no threads involved
+    outcomes = []
+    for round_ in range(6):
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_sqlite_at_once, args=(tmp_path / f"{round_}.db", barrier, results))
+                 for _ in range(4)]
+        for p in procs:
+            p.start()
+        outcomes += [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(30)
+    assert outcomes == ["ok"] * 24
+
+
 def test_coordinator_and_worker_on_a_journal_storage(runs):
     common = ["name=two", "storage=journal", "search.pruner=none", "train.epochs=4"]
     coordinator = popen_search(*common, runs=runs)

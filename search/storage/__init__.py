@@ -4,6 +4,7 @@ PostgreSQL (several machines); URLs and passwords. The queue and heartbeats are 
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def make_storage(cfg, run_dir: Path):
     path = study_file(cfg, run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
-        return optuna.storages.RDBStorage(f"sqlite:///{path}")
+        return sqlite_storage(path)
     return _journal(path)
 
 
@@ -37,6 +38,22 @@ def study_file(cfg, run_dir: Path) -> Path:
     """The SQLite database or journal file of a run (not used by PostgreSQL)."""
     name = "study.db" if cfg.storage.kind == "sqlite" else "study.journal"
     return Path(cfg.storage.path or run_dir / name).resolve()
+
+
+def sqlite_storage(path: Path, tries: int = 5):
+    """An RDBStorage on the SQLite file `path`, safe when several processes create it at once: each
+    creates Optuna's tables and stamps their version unless it sees them, so a process that looked
+    just before another wrote fails ("table already exists", a UNIQUE version stamp, "database is
+    locked"); it tries again and then finds the tables made."""
+    import sqlalchemy.exc
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(f"sqlite:///{path}")
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def _journal(path: Path):
