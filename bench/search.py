@@ -1,17 +1,18 @@
 """Wall time, memory and pruning effect of the default search, `run_search.py base=mobilenetv2`.
 
-    python bench/search.py [--quick] [--base mobilenetv2] [--processes]
+    python bench/search.py [--quick] [--base mobilenetv2]
 
-Runs the search twice in fresh run folders under /tmp, each in its own process through
-timed_search.py: with the default pruner, then with search.pruner=none on the same grid and
-seeds. Splits the first run's wall time into training, evaluation, complexity counting, data
-loading/preparation and the rest (imports, model building, Optuna storage, result files).
-Goals: <= 300 s (600 at most); overhead outside training and evaluation < 10%; peak RSS
-< 2 GiB; pruning >= 40% fewer training images in the search phase (the confirmation's extra
-seeds are not the pruner's to save) with the same best or one within 0.5 points.
-
---processes adds a third run, the default again as two one-thread processes
-(storage=journal search.workers=2), and prints its speed as a ratio to the first run's.
+Runs the search three times in fresh run folders under /tmp, each through timed_search.py: as the
+plain command runs it (search.workers=0: one one-thread process per core on CPU), then as one
+process of all cores (search.workers=1) with the default pruner and with search.pruner=none on
+the same grid and seeds. The first run's wall time is the goal, and its speed is printed as a
+ratio to the one-process run's. The one-process runs hold every training in one process, so
+their wall time splits into training, evaluation, complexity counting, data loading/preparation
+and the rest (imports, model building, Optuna storage, result files), and their trials show
+what the pruner saves. Goals: the default <= 300 s (600 at most); overhead outside training and
+evaluation < 10%; peak RSS < 2 GiB (one process); pruning >= 40% fewer training images in the
+search phase (the confirmation's extra seeds are not the pruner's to save) with the same best or
+one within 0.5 points.
 
 The pruning effect depends on the order the candidates come in (strong ones first let the
 median prune more), so the unpruned run's accuracy curves are also replayed through the same
@@ -68,16 +69,19 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="mobilenetv2")
     parser.add_argument("--quick", action="store_true", help="smaller data and epochs: checks the script, not the goals")
-    parser.add_argument("--processes", action="store_true",
-                        help="also time the default as two one-thread processes (storage=journal search.workers=2)")
     args = parser.parse_args(argv)
     overrides = [f"base={args.base}", *(QUICK if args.quick else [])]
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        default_wall, _, _, default_best = run_search(Path(tmp) / "default", overrides)
+        overrides.append("search.workers=1")
         wall, timings, trials, best = run_search(Path(tmp) / "pruned", overrides)
         wall_none, _, trials_none, best_none = run_search(Path(tmp) / "none", [*overrides, "search.pruner=none"])
-        procs = run_search(Path(tmp) / "procs", [*overrides, "storage=journal", "search.workers=2"]) if args.processes else None
 
-    print(f"# search: python run_search.py {' '.join(overrides)}")
+    b = default_best
+    print(f"# the default: python run_search.py {' '.join(overrides[:-1])}: {default_wall:.0f} s, "
+          f"{wall / default_wall:.2f}x the speed of one process; best ({b['alpha']}, {b['beta']}, {b['gamma']}) "
+          f"{b['score']:.4f} {b['verdict']}")
+    print(f"\n# one process: python run_search.py {' '.join(overrides)}")
     phases = split(wall, timings)
     print(f"{'phase':12} {'seconds':>8} {'share':>6}")
     for name, seconds in phases.items():
@@ -94,10 +98,6 @@ def main(argv=None) -> dict:
     for name, t, b, w in (("median", trials, best, wall), ("none", trials_none, best_none, wall_none)):
         print(f"{name:8} {len(t):6} {(t.state == 'PRUNED').sum():6} {t.images_seen.sum():8} {w:7.0f}  "
               f"({b['alpha']}, {b['beta']}, {b['gamma']}) {b['score']:.4f}")
-    if procs is not None:
-        b = procs[3]
-        print(f"two one-thread processes (storage=journal search.workers=2): {procs[0]:.0f} s, {wall / procs[0]:.2f}x "
-              f"the speed of one process; best ({b['alpha']}, {b['beta']}, {b['gamma']}) {b['score']:.4f}")
     print(f"pruning saves {saved:.0%} of the search phase's training images ({saved_all:.0%} with the confirmation's); "
           f"its best scores {gap * 100:+.2f} points against the unpruned best (both as trained without pruning)")
     orders = replay_orders(trials_none, overrides)
@@ -105,7 +105,7 @@ def main(argv=None) -> dict:
           f"on average (min {min(o[0] for o in orders):.0%}); best within 0.5 points in "
           f"{statistics.fmean(o[1] >= -0.005 for o in orders):.0%} of them")
     goals = {
-        "wall <= 300 s (600 at most)": "yes" if wall <= 300 else "within 600 s" if wall <= 600 else "NO",
+        "default <= 300 s (600 at most)": "yes" if default_wall <= 300 else "within 600 s" if default_wall <= 600 else "NO",
         "overhead < 10%": overhead < 0.10,
         "peak RSS < 2 GiB": peak < 2,
         "pruning saves >= 40% images": saved >= 0.40,
@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     print()
     for goal, met in goals.items():
         print(f"{goal:32} {met if isinstance(met, str) else 'yes' if met else 'NO'}")
-    return dict(wall=wall, phases=phases, overhead=overhead, peak_gib=peak, saved=saved, gap=gap)
+    return dict(default_wall=default_wall, wall=wall, phases=phases, overhead=overhead, peak_gib=peak, saved=saved, gap=gap)
 
 
 def replay(curves: list[list[float]], pruner, order: list[int]) -> tuple[float, float]:

@@ -60,7 +60,7 @@ class SearchConfig:
     phi_max: int = 4
     seeds: int = 1  # proxy trainings per candidate (score = mean); the pruner watches the first
     confirm_top: int = 2  # once all are scored, more seeds for the K best until the K best all have them (0: off)
-    confirm_seeds: int = 2  # seeds a confirmed candidate ends with (search/confirm.py; <= seeds: nothing to add)
+    confirm_seeds: int = 3  # seeds a confirmed candidate ends with (search/confirm.py; <= seeds: nothing to add)
     pruner: str = "median"  # median | none | halving | hyperband
     pruner_startup_trials: int = 2  # trials completed before the median pruner may prune
     pruner_warmup_epochs: int = 0  # epochs before the median pruner may stop a trial (0: after its first epoch)
@@ -69,7 +69,8 @@ class SearchConfig:
     match_tolerance: float = 0.03  # experiments: warn when a solved point misses its FLOPs target by more
     dry_run: bool = False  # write candidates.csv and stop before training
     role: str = "coordinator"  # coordinator (enqueue, then work) | worker (join: only claim queued candidates)
-    workers: int = 1  # processes on this machine (the coordinator + workers - 1 it starts); > 1 needs storage=journal or postgres
+    workers: int = 0  # processes on this machine (the coordinator + workers - 1 it starts); > 1 needs storage=journal
+    # or postgres; 0: one per core on CPU (as memory allows), one per GPU, one with SQLite (search/trials/workers.py)
     max_attempts: int = 2  # tries of a candidate that crashes or whose process dies before it is failed for good
     timeout: Optional[float] = None  # seconds: a process claims no new candidate after this (rerun to resume the rest)
 
@@ -116,7 +117,7 @@ class TrainConfig:
 
 @dataclass
 class StorageConfig:
-    kind: str = "sqlite"  # sqlite (one process) | journal (local workers) | postgres (several machines)
+    kind: str = "journal"  # journal (local workers) | sqlite (one process) | postgres (several machines)
     path: Optional[str] = None  # sqlite/journal file (None = inside the run folder)
     url: Optional[str] = None  # postgres URL; None reads $OPTUNA_STORAGE_URL
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats (journal, postgres)

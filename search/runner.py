@@ -55,6 +55,9 @@ def run(cfg) -> int:
         find_study()  # a study scored with other settings is refused before any file is written
     run_dir.mkdir(parents=True, exist_ok=True)
     log_to(run_dir / "search.log")
+    chosen = workers.resolve_auto(cfg, kept, splits, cfg.search.trials if cfg.search.space == "shares" else len(kept))
+    if chosen:
+        log.info(chosen)
     write_yaml(run_dir / "config.yaml", storage.redact(OmegaConf.to_container(cfg, resolve=True)))
     write_csv(run_dir / "candidates.csv", table)
     print_plan(table, len(kept), cfg, run_dir)

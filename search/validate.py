@@ -19,6 +19,7 @@ from models.own import register_own
 from search.config import (
     DEVICES, OPTIMIZERS, PRECISIONS, PRUNERS, ROLES, SCHEDULES, SPACES, STORAGES, ConfigError,
 )
+from search.storage import STUDY_FILES
 
 
 def _cuda_available() -> bool:
@@ -62,6 +63,7 @@ def _check_run_folder(cfg) -> None:
         raise ConfigError(f"run folder {run_dir} cannot be created: {folder} is not a folder (check runs_dir= and name=)")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"run folder {run_dir} cannot be written: {folder} is read-only (check runs_dir= and name=)")
+    _check_study_kind(cfg, run_dir)
     if cfg.storage.kind != "sqlite":
         return
     db = Path(str(cfg.storage.path or run_dir / "study.db"))
@@ -73,6 +75,17 @@ def _check_run_folder(cfg) -> None:
     except sqlite3.Error as e:
         where = f"{cfg.runs_dir}/{cfg.name}/study.db" if cfg.storage.path is None else f"storage.path={db}"
         raise ConfigError(f"{where} is not an SQLite database ({e}): move it away or choose another name=") from None
+
+
+def _check_study_kind(cfg, run_dir: Path) -> None:
+    """A run folder whose study was written with the other file storage is resumed with that one,
+    never started afresh beside it (the default was sqlite before it was journal)."""
+    if cfg.storage.path is not None or cfg.storage.kind not in STUDY_FILES:
+        return
+    for kind, name in STUDY_FILES.items():
+        if kind != cfg.storage.kind and (run_dir / name).exists() and not (run_dir / STUDY_FILES[cfg.storage.kind]).exists():
+            raise ConfigError(f"{cfg.runs_dir}/{cfg.name}/{name} holds this run's study, written with storage={kind}: "
+                              f"add storage={kind} to resume it, or choose another name=")
 
 
 def use_own_bases(cfg) -> None:
@@ -163,7 +176,8 @@ def validate(cfg) -> None:
         raise ConfigError(f"train.threads={t.threads} must be >= 0 (0 = all cores)")
 
     _choice("storage.kind", cfg.storage.kind, STORAGES)
-    _positive("search.workers", s.workers)
+    if s.workers < 0:
+        raise ConfigError(f"search.workers={s.workers} must be >= 0 (0: as many processes as this machine runs well)")
     if (s.role == "worker" or s.workers > 1) and cfg.storage.kind == "sqlite":
         what = "search.role=worker" if s.role == "worker" else f"search.workers={s.workers}"
         raise ConfigError(f"{what} needs storage=journal or storage=postgres: "

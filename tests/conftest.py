@@ -23,7 +23,8 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="compound-scaling-test-ca
 torch.set_num_threads(1)
 
 # A search that finishes in seconds: ResNet-18 at quarter width on 16 px, 3 candidates, one seed
-# each (tests/test_confirm.py turns search.confirm_top back on).
+# each (tests/test_confirm.py turns search.confirm_top back on), in one process on SQLite (tests of
+# local workers ask for storage=journal and search.workers; test_search.py runs the defaults).
 TINY = [
     "base=resnet18", "base.width=0.25", "base.resolution=16",
     "data.synthetic_size=300", "data.native_size=32",
@@ -32,6 +33,7 @@ TINY = [
     "search.gamma.min=1", "search.gamma.max=1.5", "search.gamma.step=0.5",
     "search.tolerance=0.3", "search.flops_tolerance=0.6",
     "train.epochs=2", "train.batch_size=32", "train.threads=1", "search.confirm_top=0",
+    "storage=sqlite", "search.workers=1",
 ]
 
 

@@ -49,6 +49,9 @@ CASES = [
     (["name=../escape"], "name='../escape' must be a plain folder name"),
     (["name=/tmp/escape"], "name='/tmp/escape' must be a plain folder name"),
     (["search.workers=2"], "search.workers=2 needs storage=journal or storage=postgres"),
+    (["search.workers=-1"], "search.workers=-1 must be >= 0 (0: as many processes as this machine runs well)"),
+    (["storage=journal"], "prev/study.db holds this run's study, written with storage=sqlite: add storage=sqlite to resume it"),
+    (["runs_dir={root}", "name=j"], "j/study.journal holds this run's study, written with storage=journal: add storage=journal"),
     (["storage=journal", "storage.grace_period=5", "storage.heartbeat_interval=10"],
      "storage.grace_period=5 must be larger than storage.heartbeat_interval=10"),
     (["storage=postgres", "storage.url=postgresql+psycopg://user:s3cret@127.0.0.1:9/db"],
@@ -94,6 +97,9 @@ def bad_data(index: int, root: Path) -> None:
     elif "not an SQLite database" in fragment:
         (root / "junk").mkdir()
         (root / "junk" / "study.db").write_bytes(b"\x00garbage, not a database\xff" * 100)
+    elif "written with storage=journal" in fragment:
+        (root / "j").mkdir()
+        (root / "j" / "study.journal").write_text("")
     elif "cannot be created" in fragment:
         (root / "afile").write_text("a regular file where a folder should be")
     elif "not valid YAML" in fragment:

@@ -52,6 +52,22 @@ def test_search_end_to_end_then_rerun_runs_nothing(runs):
     assert (out / "trials.csv").read_text() == before
 
 
+def test_the_default_storage_and_process_count(runs):
+    """What a plain `python run_search.py` does: a journal study, and search.workers=0 chosen as one
+    process per core (train.threads=1 here), at most one per candidate, memory allowing."""
+    from search.trials.context import cpu_cores
+
+    result = run_cli("name=auto", "storage=journal", "search.workers=0", "search.pruner=none", runs_dir=runs)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = runs / "auto"
+    chosen = yaml.safe_load((out / "config.yaml").read_text())["search"]["workers"]
+    assert chosen == min(cpu_cores(), 3)  # the tiny search's processes need far less than this machine has
+    assert f"search.workers=0 (auto): {chosen} process(es) on {cpu_cores()} core(s)" in (out / "search.log").read_text()
+    assert (out / "study.journal").is_file() and not (out / "study.db").exists()
+    trials = pd.read_csv(out / "trials.csv")
+    assert (trials.state == "COMPLETE").all() and sorted(trials.key) == sorted(pd.read_csv(out / "candidates.csv").query("kept").key)
+
+
 def test_ctrl_c_then_resume_runs_only_what_was_not_finished(runs):
     db = runs / "intr" / "study.db"
     storage = f"sqlite:///{db}"

@@ -18,6 +18,7 @@ from search.storage import heartbeat as hb
 from search import runner
 from search import storage as backends
 from search.storage import queue
+from search.trials import workers
 from search.config import ConfigError
 from tests.conftest import compose, popen_search, run_cli, wait_for_output, wait_one_done_one_running
 
@@ -32,6 +33,31 @@ def test_a_process_killed_right_after_its_claim_leaves_a_trial_that_goes_stale(t
     assert trial is not None and hb.stale_trials(study, storage, grace=1) == []
     time.sleep(2.2)  # SQLite's clock counts whole seconds
     assert [t.number for t in hb.stale_trials(study, storage, grace=1)] == [trial.number]
+
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize("facts, count", [
+    (dict(cores=2, threads=0, gpus=0, storage_kind="journal", trials=6, memory=20 * GiB, per_process=2 * GiB), 2),
+    (dict(cores=16, threads=0, gpus=0, storage_kind="journal", trials=6, memory=None, per_process=None), 6),
+    (dict(cores=16, threads=4, gpus=0, storage_kind="postgres", trials=9, memory=None, per_process=None), 4),
+    (dict(cores=2, threads=4, gpus=0, storage_kind="journal", trials=6, memory=None, per_process=None), 1),
+    (dict(cores=8, threads=0, gpus=0, storage_kind="journal", trials=9, memory=5 * GiB, per_process=2 * GiB), 2),
+    (dict(cores=8, threads=0, gpus=0, storage_kind="journal", trials=9, memory=1 * GiB, per_process=2 * GiB), 1),
+    (dict(cores=16, threads=0, gpus=2, storage_kind="journal", trials=6, memory=1 * GiB, per_process=2 * GiB), 2),
+    (dict(cores=16, threads=0, gpus=0, storage_kind="sqlite", trials=6, memory=None, per_process=None), 1),
+])
+def test_auto_workers_one_per_core_as_memory_allows_one_per_gpu_one_on_sqlite(facts, count):
+    assert workers.auto_count(**facts) == count
+
+
+def test_a_training_needs_its_resized_images_and_its_batchs_activations_of_the_largest_candidate():
+    small, large = {"resolution": 10, "activations": 100}, {"resolution": 20, "activations": 50}
+    # 4 bytes x (3 images x 1 channel x 20^2 pixels + 6 copies x batch 2 x 50 activations) = 7200 > 6000 for small
+    assert workers.ACTIVATION_COPIES == 6
+    assert workers.training_bytes([small, large], batch_size=2, images=3, channels=1) == 7200
+    assert workers.training_bytes([{"resolution": 20, "activations": None}], 2, 3, 1) == workers.UNKNOWN_TRAINING
 
 
 def _open_sqlite_at_once(path, barrier, results):

@@ -11,6 +11,9 @@ from pathlib import Path
 import optuna
 
 
+STUDY_FILES = {"sqlite": "study.db", "journal": "study.journal"}  # in the run folder, unless storage.path
+
+
 class StorageError(RuntimeError):
     """A study storage that cannot be opened; the message never shows a password."""
 
@@ -36,8 +39,7 @@ def make_storage(cfg, run_dir: Path):
 
 def study_file(cfg, run_dir: Path) -> Path:
     """The SQLite database or journal file of a run (not used by PostgreSQL)."""
-    name = "study.db" if cfg.storage.kind == "sqlite" else "study.journal"
-    return Path(cfg.storage.path or run_dir / name).resolve()
+    return Path(cfg.storage.path or run_dir / STUDY_FILES[cfg.storage.kind]).resolve()
 
 
 def sqlite_storage(path: Path, tries: int = 5):

@@ -14,9 +14,63 @@ import os
 import signal
 import time
 
+import torch
 from omegaconf import OmegaConf
 
-from search.trials.context import threads_per_process
+from search.trials.context import cpu_cores, threads_per_process
+
+
+ACTIVATION_COPIES = 6  # a training batch's activations are held about this many times over (float32): backward's
+# saved tensors, their gradients, the allocator's slack. Checked against two measured peaks: the default search
+# (1.61 GiB; its 45 px candidate: 621k activations an image at batch 64, 0.56 GiB held with the data loaded)
+# is estimated at 1.67 GiB, Fig. 8 (5.9 GB; its 115 px point: 2.63M activations) at 6.2 GB
+UNKNOWN_TRAINING = 2**30  # bytes, for candidates not counted up front (search.space=shares)
+
+
+def training_bytes(records: list[dict], batch_size: int, images: int, channels: int) -> int:
+    """What one training adds to a process that holds the data, for the largest of `records`: the
+    `images` (both splits) resized to its resolution in float32, and its batch's activations."""
+    sizes = [4 * (images * channels * r["resolution"] ** 2 + ACTIVATION_COPIES * batch_size * r["activations"])
+             for r in records if r.get("activations") and r["activations"] == r["activations"]]  # not NaN
+    return max(sizes, default=UNKNOWN_TRAINING)
+
+
+def auto_count(cores: int, threads: int, gpus: int, storage_kind: str, trials: int,
+               memory: int | None, per_process: int | None) -> int:
+    """How many processes search.workers=0 runs, the coordinator included. SQLite: one, its only
+    writer. CUDA: one per GPU. CPU: one per `threads` cores (train.threads, 0 counting as 1, since
+    two one-thread trainings finish 1.7x sooner than one of two threads on these small tensors), at
+    most as many as `memory` (what this process holds plus what is available) fits at `per_process`
+    bytes each; never more than `trials`, the trials there are to claim."""
+    if storage_kind == "sqlite":
+        return 1
+    count = gpus or max(1, cores // max(1, threads))
+    if not gpus and memory is not None and per_process:
+        count = min(count, memory // per_process)
+    return max(1, min(count, trials))
+
+
+def resolve_auto(cfg, records: list[dict], splits, trials: int) -> str | None:
+    """Set search.workers=0 (auto) to a count for this machine (auto_count), for the candidate
+    `records` on the loaded `splits`; returns why, for the log, or None where search.workers was
+    set by hand."""
+    if cfg.search.workers != 0:
+        return None
+    from search.memory import available_bytes, resident_bytes
+    from search.proxy import resolve_device
+
+    gpus = torch.cuda.device_count() if resolve_device(cfg.train.device).type == "cuda" else 0
+    held, free = resident_bytes(), available_bytes()
+    train, val = splits
+    added = training_bytes(records, cfg.train.batch_size, len(train.images) + len(val.images), train.channels)
+    per_process = None if held is None else held + added
+    memory = None if held is None or free is None else held + free
+    cores = cpu_cores()
+    cfg.search.workers = auto_count(cores, cfg.train.threads, gpus, cfg.storage.kind, trials, memory, per_process)
+    machine = f"{gpus} GPU(s)" if gpus else f"{cores} core(s)"
+    if memory and per_process and not gpus:
+        machine += f", memory for {memory // per_process} at about {per_process / 2**30:.1f} GiB each"
+    return f"search.workers=0 (auto): {cfg.search.workers} process(es) on {machine}, storage {cfg.storage.kind}"
 
 
 class WorkerError(RuntimeError):
