@@ -48,6 +48,8 @@ def run(cfg) -> int:
     if cfg.series:  # an experiment trains every point: largest first, so the last one to run alone is small
         kept.sort(key=lambda r: -r["flops"])
     keys = [r[queue.KEY_ATTR] for r in kept]
+    shares = cfg.search.space == "shares"
+    total = cfg.search.trials if shares else len(kept)  # the trials there are to claim
     find_study = _study_finder(cfg, run_dir)
     if cfg.search.role == "worker" and not cfg.search.dry_run:
         _wait_for_coordinator(cfg, find_study, keys, "waiting for the coordinator of study %r to queue candidates")
@@ -55,7 +57,7 @@ def run(cfg) -> int:
         find_study()  # a study scored with other settings is refused before any file is written
     run_dir.mkdir(parents=True, exist_ok=True)
     log_to(run_dir / "search.log")
-    chosen = workers.resolve_auto(cfg, kept, splits, cfg.search.trials if cfg.search.space == "shares" else len(kept))
+    chosen = workers.resolve_auto(cfg, kept, splits, total)
     if chosen:
         log.info(chosen)
     write_yaml(run_dir / "config.yaml", storage.redact(OmegaConf.to_container(cfg, resolve=True)))
@@ -68,7 +70,6 @@ def run(cfg) -> int:
     if cfg.search.dry_run:
         return 0
 
-    shares = cfg.search.space == "shares"
     ctx = open_context(cfg, RANGES if shares else optuna_ranges(kept), splits)
     if cfg.search.role == "coordinator":
         if cfg.storage.kind == "sqlite":
@@ -78,7 +79,6 @@ def run(cfg) -> int:
         added = queue.enqueue_missing(ctx.study, kept, ctx.params_of)
         log.info("study %r: %d candidate(s) queued now, %d in total", cfg.name, added, len(kept))
         log.info("storage: %s", storage.storage_hint(cfg, run_dir))
-    total = cfg.search.trials if shares else len(kept)
     timeout = cfg.search.timeout
     pool = workers.start(cfg, total, ctx.ranges, timeout=timeout) if cfg.search.workers > 1 else []
     deadline = None if timeout is None else started + timeout

@@ -66,7 +66,7 @@ def _check_run_folder(cfg) -> None:
     _check_study_kind(cfg, run_dir)
     if cfg.storage.kind != "sqlite":
         return
-    db = Path(str(cfg.storage.path or run_dir / "study.db"))
+    db = Path(str(cfg.storage.path or run_dir / STUDY_FILES["sqlite"]))
     if not db.is_file():
         return
     try:  # read-only: neither creates nor changes anything
@@ -80,10 +80,10 @@ def _check_run_folder(cfg) -> None:
 def _check_study_kind(cfg, run_dir: Path) -> None:
     """A run folder whose study was written with the other file storage is resumed with that one,
     never started afresh beside it (the default was sqlite before it was journal)."""
-    if cfg.storage.path is not None or cfg.storage.kind not in STUDY_FILES:
+    if cfg.storage.path is not None or cfg.storage.kind not in STUDY_FILES or (run_dir / STUDY_FILES[cfg.storage.kind]).exists():
         return
     for kind, name in STUDY_FILES.items():
-        if kind != cfg.storage.kind and (run_dir / name).exists() and not (run_dir / STUDY_FILES[cfg.storage.kind]).exists():
+        if (run_dir / name).exists():
             raise ConfigError(f"{cfg.runs_dir}/{cfg.name}/{name} holds this run's study, written with storage={kind}: "
                               f"add storage={kind} to resume it, or choose another name=")
 
