@@ -8,8 +8,9 @@ at the proxy budget (train.epochs) and at factor times as many epochs. One Optun
 budget, seed), through the search's own trial loop and storage, in a second study named
 "<name>.fidelity": resumable, and nothing is trained twice; proxy-budget seeds that the search
 already completed are taken from its trials.csv. --workers N trains N trials at a time, as
-search.workers does (journal or PostgreSQL storage). Writes fidelity.csv and fidelity.md into the run
-folder (search/evidence.py computes the statistics).
+search.workers does (journal or PostgreSQL storage); the default, 0, counts them as search.workers=0
+does (one process per core on a CPU, one with SQLite). Writes fidelity.csv and fidelity.md into the
+run folder (search/evidence.py computes the statistics).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from search.record import SEARCH_SERIES
 from search.results.tables import seed_list
 from search.storage import StorageError, queue
 from search.trials import workers
-from search.trials.context import open_context, optuna_ranges
+from search.trials.context import load_data, open_context, optuna_ranges
 from search.trials.loop import work
 
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1}  # how the search ranks its trials; failed and unrun ones last
@@ -205,7 +206,8 @@ def main(argv=None) -> int:
     parser.add_argument("--factor", type=float, default=4, help="long budget = factor x train.epochs (default 4)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per candidate and budget (default 3)")
     parser.add_argument("--top-k", type=int, default=None, help="only the K best and K others spread over the rest")
-    parser.add_argument("--workers", type=int, default=1, help="trials trained at a time, one process each (default 1)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="trials trained at a time, one process each (default 0: as search.workers=0 counts them)")
     parser.add_argument("--threads", type=int, default=None,
                         help="training threads per process (default: the run's train.threads; 0: cores / workers)")
     parser.error = lambda message: sys.exit(_fail(message))  # one line, not argparse's usage block
@@ -215,8 +217,8 @@ def main(argv=None) -> int:
             raise ConfigError(f"--seeds={args.seeds} must be >= 1")
         if args.top_k is not None and args.top_k < 1:
             raise ConfigError(f"--top-k={args.top_k} must be >= 1")
-        if args.workers < 1:
-            raise ConfigError(f"--workers={args.workers} must be >= 1")
+        if args.workers < 0:
+            raise ConfigError(f"--workers={args.workers} must be >= 0 (0: one process per core, as search.workers=0)")
         if args.threads is not None and args.threads < 0:
             raise ConfigError(f"--threads={args.threads} must be >= 0 (0: the cores divided among the workers)")
         if not 1 < args.factor < math.inf:
@@ -248,7 +250,11 @@ def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n
     seeds = [int(cfg.train.seed) + k for k in range(n_seeds)]
     reused = from_search(trials, n_seeds)
     todo = plan(candidates, budgets, seeds, reused)
-    ctx = open_context(cfg, optuna_ranges(everything), study_name=study_name(search_name), pruner="none")
+    splits = load_data(cfg)
+    chosen = workers.resolve_auto(cfg, candidates, splits, len(todo))
+    if chosen:
+        print(chosen.replace("search.workers=0", "--workers 0"))
+    ctx = open_context(cfg, optuna_ranges(everything), splits, study_name=study_name(search_name), pruner="none")
     if cfg.storage.kind == "sqlite":
         queue.requeue_interrupted(ctx.study, ctx.params_of)
     queue.enqueue_missing(ctx.study, todo, ctx.params_of)

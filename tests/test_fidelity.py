@@ -11,6 +11,7 @@ import yaml
 
 from search import fidelity
 from search.runner import run
+from search.trials.context import cpu_cores
 from tests.conftest import compose, run_module
 
 FAST = ["search.pruner=none", "train.max_images=64", "train.bn_images=64"]  # 2 steps per epoch
@@ -54,6 +55,7 @@ def test_fidelity_end_to_end_then_rerun_trains_nothing(one_seed):
     done = fidelity_cli(one_seed, "--factor", 2, "--seeds", 2)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Kendall tau" in done.stdout and str(one_seed / "fidelity.md") in done.stdout
+    assert "--workers 0 (auto): 1 process(es)" in done.stdout and "storage sqlite" in done.stdout  # its only writer
     kept = pd.read_csv(one_seed / "candidates.csv").query("kept")
     table = pd.read_csv(one_seed / "fidelity.csv")
     assert sorted(table.key) == sorted(kept.key)
@@ -102,6 +104,12 @@ def test_fidelity_workers_share_a_journal_run(runs, capfd):
     # The spawned worker (its own log format, on the inherited stderr) opened the fidelity study, not
     # the search's. Whether it trains any of these tiny trials depends on how fast it starts.
     assert "[worker-1] Using an existing study with `study_name='journal.fidelity'`" in capfd.readouterr().err
+    # the default, --workers 0, counts processes as search.workers=0 does: up to one per core
+    assert fidelity.main([str(runs / "journal"), "--factor", "2", "--seeds", "2"]) == 0
+    out = capfd.readouterr().out
+    count = min(cpu_cores(), 2 * len(table))  # two new trials a candidate: seed 1 at either budget
+    assert f"--workers 0 (auto): {count} process(es) on {cpu_cores()} core(s)" in out, out
+    assert (pd.read_csv(runs / "journal" / "fidelity.csv").long_n == 2).all()
 
 
 def test_fidelity_on_postgres_with_workers(runs, postgres_url, monkeypatch, capfd):
