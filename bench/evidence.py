@@ -94,7 +94,10 @@ def main(argv=None) -> int:
           f"{verdict(spread is not None and spread >= GOALS['spread'])}")
     regret = f["regret"]
     print(f"{'top-1 regret':34} {num(None if regret is None else 100 * regret, '.1f') + ' points':>24}  "
-          f"goal <= {100 * GOALS['regret']:g} point  {verdict(regret is not None and regret <= GOALS['regret'])}")
+          f"goal <= {100 * GOALS['regret']:g} point  {verdict(regret is not None and regret <= GOALS['regret'])}"
+          + {True: ", beyond seed noise", False: ", within seed noise"}.get(f.get("regret_beyond_noise") if regret else None, ""))
+    leaders = f"{f.get('leaders_short')} proxy, {f.get('leaders_long')} long"
+    print(f"{'leaders (within noise of the best)':34} {leaders:>24}  of {f['n_candidates']} candidates")
     agreement = ", ".join(num(t) for t in f["epoch_agreement"])
     print(f"{'epoch-to-final tau (proxy epochs)':34} {agreement:>24}  trusted from epoch {f['trusted_from_epoch']}")
     margin = num(None if best.get("margin") is None else 100 * best["margin"], ".1f") + " points"

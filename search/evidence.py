@@ -162,6 +162,21 @@ def margin_verdict(scores_best: Sequence[float], scores_runner_up: Optional[Sequ
     return {"margin": margin, "noise": se, "needed": needed, "verdict": verdict}
 
 
+def leaders(per_seed) -> np.ndarray:
+    """Return, per candidate, whether seed noise cannot rank it below the best mean: margin_verdict of
+    the best over it is not `separable` (the best itself included; a candidate with fewer than 2 seeds
+    cannot be excluded; one with no score is never a leader)."""
+    table = _table(per_seed, "per_seed")
+    means = _row_means(table)
+    out = np.zeros(len(table), dtype=bool)
+    if np.isnan(means).all():
+        return out
+    best = table[int(np.nanargmax(means))]
+    for i, row in enumerate(table):
+        out[i] = not np.isnan(means[i]) and margin_verdict(best, row)["verdict"] != "separable"
+    return out
+
+
 def epoch_rank_agreement(curves, final: Sequence[float]) -> list[float]:
     """Return, for each epoch, the Kendall tau between that epoch's accuracies and the final scores."""
     # A median pruner compares candidates at epoch e; that is sound only if epoch e already ranks
@@ -200,6 +215,9 @@ class FidelitySummary:
     seed_noise_long: float
     spread_over_noise_short: float
     spread_over_noise_long: float
+    leaders_short: int  # candidates within seed noise of their budget's best (`leaders`)
+    leaders_long: int
+    regret_beyond_noise: Optional[bool]  # the long budget's best beats the proxy's pick separably; None: no estimate
 
     def sentence(self) -> str:
         """Return one plain-English line for a terminal."""
@@ -210,7 +228,14 @@ class FidelitySummary:
         spread = f"spread {sn:.1f}x the seed noise" if math.isfinite(sn) else "spread over seed noise n/a"
         return (f"{self.n_candidates} candidates: proxy vs {self.budget_factor:g}x budget "
                 f"Kendall tau {num(self.tau, '.2f')} [{num(self.tau_low, '.2f')}, {num(self.tau_high, '.2f')}], "
-                f"top-1 regret {num(100 * self.regret, '.1f')} points, " + spread)
+                f"top-1 regret {num(100 * self.regret, '.1f')} points"
+                + (f" ({self.regret_noise()})" if self.regret_noise() else "") + ", " + spread)
+
+    def regret_noise(self) -> str:
+        """'beyond seed noise' or 'within seed noise' for a regret above 0 with a noise estimate, else ''."""
+        if not self.regret > 0 or self.regret_beyond_noise is None:  # NaN or none: nothing to qualify
+            return ""
+        return "beyond seed noise" if self.regret_beyond_noise else "within seed noise"
 
 
 def summarize(short, long, budget_factor: float, n_boot: int = 2000, level: float = 0.95,
@@ -223,9 +248,22 @@ def summarize(short, long, budget_factor: float, n_boot: int = 2000, level: floa
     low, high = bootstrap_tau_interval(short, long, n_boot=n_boot, level=level, rng_seed=rng_seed)
     noise_s, noise_l = seed_noise(short), seed_noise(long)
     return FidelitySummary(
+        leaders_short=int(leaders(short).sum()), leaders_long=int(leaders(long).sum()),
+        regret_beyond_noise=_regret_beyond_noise(ms, ml, long),
         n_candidates=short.shape[0], seeds_short=short.shape[1], seeds_long=long.shape[1],
         budget_factor=float(budget_factor), tau=kendall_tau(ms, ml), tau_low=low, tau_high=high,
         regret=top1_regret(ms, ml), seed_noise_short=noise_s, seed_noise_long=noise_l,
         spread_over_noise_short=spread_over_noise(ms, noise_s),
         spread_over_noise_long=spread_over_noise(ml, noise_l),
     )
+
+
+def _regret_beyond_noise(short_means: np.ndarray, long_means: np.ndarray, long: np.ndarray) -> Optional[bool]:
+    """Whether the long budget's best beats the proxy's pick separably; None where no estimate exists."""
+    if np.isnan(short_means).all() or np.isnan(long_means).all():
+        return None
+    pick, best = int(np.nanargmax(short_means)), int(np.nanargmax(long_means))
+    if pick == best:
+        return False  # no regret at all
+    verdict = margin_verdict(long[best], long[pick])["verdict"]
+    return {"separable": True, "within_noise": False}.get(verdict)

@@ -8,9 +8,8 @@ at the proxy budget (train.epochs) and at factor times as many epochs. One Optun
 budget, seed), through the search's own trial loop and storage, in a second study named
 "<name>.fidelity": resumable, and nothing is trained twice; proxy-budget seeds that the search
 already completed are taken from its trials.csv. --workers N trains N trials at a time, as
-search.workers does (journal or PostgreSQL storage); the default, 0, counts them as search.workers=0
-does (one process per core on a CPU, one with SQLite). Writes fidelity.csv and fidelity.md into the
-run folder (search/evidence.py computes the statistics).
+search.workers does (journal or PostgreSQL storage; the default, 0, counts them as search.workers=0
+does). Writes fidelity.csv and fidelity.md into the run folder (search/evidence.py: the statistics).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from search.trials.loop import work
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1}  # how the search ranks its trials; failed and unrun ones last
 TRUST_TAU = 0.6  # an epoch's ranking is trusted when its tau against the long budget is at least this
 COLUMNS = ["key", "alpha", "beta", "gamma", "resolution", "flops", "proxy_mean", "proxy_std", "proxy_n",
-           "long_mean", "long_std", "long_n", "proxy_rank", "long_rank"]
+           "long_mean", "long_std", "long_n", "proxy_rank", "long_rank", "proxy_leader", "long_leader"]
 
 
 def read_run(run_dir: Path):
@@ -147,15 +146,15 @@ def table(candidates, short: np.ndarray, long: np.ndarray) -> pd.DataFrame:
             std = np.where(n >= 2, np.nanstd(a, axis=1, ddof=1), np.nan)
         out[f"{budget}_mean"], out[f"{budget}_std"] = nanmean(a, 1).round(6), std.round(6)
         out[f"{budget}_n"] = n
-    for budget in ("proxy", "long"):
         out[f"{budget}_rank"] = out[f"{budget}_mean"].rank(ascending=False, method="min").astype("Int64")
+        out[f"{budget}_leader"] = evidence.leaders(a)  # within seed noise of that budget's best
     return out[COLUMNS]
 
 
-def percent(mean: float, std: float) -> str:
+def percent(mean: float, std: float, leader: bool = False) -> str:
     if np.isnan(mean):
         return "n/a"
-    return f"{100 * mean:.1f}" + ("" if np.isnan(std) else f" ± {100 * std:.1f}")
+    return f"{100 * mean:.1f}" + ("" if np.isnan(std) else f" ± {100 * std:.1f}") + (" *" if leader else "")
 
 
 def num(value, fmt: str = ".2f") -> str:
@@ -174,12 +173,13 @@ def markdown(rows: pd.DataFrame, s: evidence.FidelitySummary, agreement: list[fl
         "## How far to trust the ranking", "", s.sentence() + ".", "",
         f"Each candidate trained with seeds {seeds[0]}..{seeds[-1]} at the proxy budget ({budgets['proxy']} epochs) "
         f"and at {s.budget_factor:g}x that ({budgets['long']} epochs); {n_reused} proxy-budget runs come from the "
-        "search itself. Validation accuracy in percent, mean ± std over seeds.", "",
+        "search itself. Validation accuracy in percent, mean ± std over seeds; * marks the leaders, the candidates "
+        "seed noise cannot rank below that budget's best.", "",
         "| candidate | MFLOPs | proxy | long | proxy rank | long rank |", "|---|---|---|---|---|---|",
     ]
     for r in rows.itertuples():
         lines.append(f"| α={r.alpha:g} β={r.beta:g} γ={r.gamma:g} ({r.resolution} px) | {r.flops / 1e6:.1f} | "
-                     f"{percent(r.proxy_mean, r.proxy_std)} | {percent(r.long_mean, r.long_std)} | "
+                     f"{percent(r.proxy_mean, r.proxy_std, r.proxy_leader)} | {percent(r.long_mean, r.long_std, r.long_leader)} | "
                      f"{rank(r.proxy_rank)} | {rank(r.long_rank)} |")
     per_epoch = ", ".join(f"epoch {e}: {num(t)}" for e, t in enumerate(agreement, 1))
     lines += [
@@ -187,7 +187,11 @@ def markdown(rows: pd.DataFrame, s: evidence.FidelitySummary, agreement: list[fl
         f"- Kendall tau between the proxy and the long-budget ranking: {num(s.tau)} "
         f"(bootstrap 95% interval over seeds [{num(s.tau_low)}, {num(s.tau_high)}]; 1 = the same order).",
         f"- Top-1 regret: {num(100 * s.regret, '.1f')} points (how far the proxy's best candidate falls short "
-        "of the long budget's best, at the long budget).",
+        f"of the long budget's best, at the long budget){', ' + s.regret_noise() if s.regret_noise() else ''}.",
+        f"- Leaders: {s.leaders_short} of {s.n_candidates} at the proxy budget, {s.leaders_long} at the long budget: "
+        "the candidates whose gap to that budget's best is within seed noise (Welch's one-sided t test at 95%, "
+        "as best.yaml's verdict; a candidate with one seed cannot be excluded). More than one leader at the "
+        "long budget means the reference itself cannot name a single best.",
         f"- Spread between candidates (best mean - worst mean) in units of the pooled seed std: "
         f"{num(s.spread_over_noise_short, '.1f')}x at the proxy budget (std {num(100 * s.seed_noise_short, '.1f')} "
         f"points), {num(s.spread_over_noise_long, '.1f')}x at the long budget (std "

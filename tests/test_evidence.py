@@ -9,7 +9,7 @@ import pytest
 
 from search.evidence import (
     FidelitySummary, bootstrap_tau_interval, earliest_trustworthy_epoch,
-    epoch_rank_agreement, kendall_tau, margin_verdict, seed_noise, seed_std, spread_over_noise, summarize,
+    epoch_rank_agreement, kendall_tau, leaders, margin_verdict, seed_noise, seed_std, spread_over_noise, summarize,
     top1_regret,
 )
 
@@ -173,6 +173,19 @@ def test_verdict_no_noise_estimate_with_a_single_seed():
     assert margin_verdict([0.9, 0.8], [0.5, np.nan])["verdict"] == "no_noise_estimate"  # NaN is no seed
 
 
+def test_leaders_are_the_candidates_the_best_does_not_beat_separably():
+    table = [
+        [0.80, 0.82, 0.84],  # the best (mean 0.82)
+        [0.70, 0.72, 0.74],  # 10 points below, standard error 1.6: separable (2.13 x 1.6 needed)
+        [0.80, 0.90, 0.70],  # 2 points below, standard error 5.9: within noise
+        [np.nan] * 3,  # never scored: never a leader
+        [0.50, np.nan, np.nan],  # one seed: no noise estimate, so it cannot be excluded
+    ]
+    assert leaders(table).tolist() == [True, False, True, False, True]
+    assert leaders([[np.nan, np.nan]]).tolist() == [False]
+    assert leaders([[0.9], [0.1]]).tolist() == [True, True]  # one seed each: nothing is excluded
+
+
 def test_verdict_no_runner_up():
     for runner in (None, []):
         v = margin_verdict([0.9, 0.8], runner)
@@ -269,10 +282,22 @@ def test_summarize_and_sentence():
     assert s.seed_noise_short == pytest.approx(seed_noise(short))
     assert s.spread_over_noise_short == pytest.approx(0.25 / s.seed_noise_short)
     assert s.spread_over_noise_long == pytest.approx(0.25 / s.seed_noise_long)
+    assert (s.leaders_short, s.leaders_long) == (leaders(short).sum(), leaders(long).sum())
+    assert s.regret_beyond_noise is True  # 5 points at a seed std of 1 point
     assert s.sentence() == (
         f"6 candidates: proxy vs 4x budget Kendall tau 0.73 [{s.tau_low:.2f}, {s.tau_high:.2f}], "
-        f"top-1 regret 5.0 points, spread {0.25 / s.seed_noise_short:.1f}x the seed noise"
+        f"top-1 regret 5.0 points (beyond seed noise), spread {0.25 / s.seed_noise_short:.1f}x the seed noise"
     )
+
+
+def test_regret_within_seed_noise_and_no_regret():
+    short = [[0.50, 0.52], [0.60, 0.61]]  # the proxy picks the second
+    noisy = summarize(short, [[0.70, 0.60], [0.62, 0.66]], budget_factor=2, n_boot=20)
+    assert noisy.regret == pytest.approx(0.01) and noisy.regret_beyond_noise is False
+    assert noisy.leaders_long == 2 and "top-1 regret 1.0 points (within seed noise)," in noisy.sentence()
+    right = summarize(short, [[0.60, 0.61], [0.70, 0.71]], budget_factor=2, n_boot=20)
+    assert right.regret == 0 and right.regret_beyond_noise is False
+    assert "top-1 regret 0.0 points, spread" in right.sentence()  # nothing to qualify
 
 
 def test_sentence_with_undefined_values():

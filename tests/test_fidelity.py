@@ -63,12 +63,14 @@ def test_fidelity_end_to_end_then_rerun_trains_nothing(one_seed):
     assert table.proxy_mean.between(0, 1).all() and set(table.long_rank) <= {1, 2, 3}
     text = (one_seed / "fidelity.md").read_text()
     assert "Kendall tau between the proxy and the long-budget ranking" in text
-    assert "bootstrap 95% interval" in text and "Top-1 regret" in text
+    assert "bootstrap 95% interval" in text and "Top-1 regret" in text and "- Leaders: " in text
+    assert table.long_leader.dtype == bool and table.long_leader[table.long_rank == 1].all()  # the best leads
     numbers = yaml.safe_load((one_seed / "fidelity.yaml").read_text())  # what bench/evidence.py reads
     assert numbers["n_candidates"] == len(kept) and numbers["budgets_epochs"] == {"proxy": 2, "long": 4}
     assert numbers["seeds"] == 2 and len(numbers["epoch_agreement"]) == 2
     assert numbers["tau"] is None or -1 <= numbers["tau"] <= 1
     assert numbers["regret"] is not None and 0 <= numbers["regret"] <= 1
+    assert 1 <= numbers["leaders_long"] <= len(kept) and numbers["leaders_long"] == table.long_leader.sum()
     # seed 0 at the proxy budget comes from the search; seed 1 and both long-budget seeds are trained
     trials = fidelity_trials(one_seed)
     keys = sorted(t.user_attrs["key"] for t in trials)

@@ -58,6 +58,8 @@ def test_a_training_needs_its_resized_images_and_its_batchs_activations_of_the_l
     assert workers.ACTIVATION_COPIES == 6
     assert workers.training_bytes([small, large], batch_size=2, images=3, channels=1) == 7200
     assert workers.training_bytes([{"resolution": 20, "activations": None}], 2, 3, 1) == workers.UNKNOWN_TRAINING
+    read_back = workers.training_bytes([{"resolution": 20, "activations": 50.0}], 2, 3, 1)  # as search.fidelity reads it
+    assert read_back == 7200 and type(read_back) is int  # a float here made the logged process count 13.0
 
 
 def _open_sqlite_at_once(path, barrier, results):

@@ -32,7 +32,7 @@ def training_bytes(records: list[dict], batch_size: int, images: int, channels: 
     `images` (both splits) resized to its resolution in float32, and its batch's activations."""
     sizes = [4 * (images * channels * r["resolution"] ** 2 + ACTIVATION_COPIES * batch_size * r["activations"])
              for r in records if r.get("activations") and r["activations"] == r["activations"]]  # not NaN
-    return max(sizes, default=UNKNOWN_TRAINING)
+    return int(max(sizes, default=UNKNOWN_TRAINING))  # counts read back from a CSV may be floats
 
 
 def auto_count(cores: int, threads: int, gpus: int, storage_kind: str, trials: int,
