@@ -54,10 +54,12 @@ def test_search_end_to_end_then_rerun_runs_nothing(runs):
 
 def test_the_default_storage_and_process_count(runs):
     """What a plain `python run_search.py` does: a journal study, and search.workers=0 chosen as one
-    process per core (train.threads=1 here), at most one per candidate, memory allowing."""
+    process per core (train.threads=1 here), at most one per candidate, memory allowing. On the CPU:
+    with train.device=auto a GPU machine would run one process per GPU."""
     from search.trials.context import cpu_cores
 
-    result = run_cli("name=auto", "storage=journal", "search.workers=0", "search.pruner=none", runs_dir=runs)
+    result = run_cli("name=auto", "storage=journal", "search.workers=0", "search.pruner=none", "train.device=cpu",
+                     runs_dir=runs)
     assert result.returncode == 0, result.stderr[-2000:]
     out = runs / "auto"
     chosen = yaml.safe_load((out / "config.yaml").read_text())["search"]["workers"]
