@@ -26,6 +26,10 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as `python bench/evidence.py` from anywhere
+
+from search.evidence import regret_noise_words  # noqa: E402
+
 GOALS = {"wall": 600, "best": 0.60, "tau": 0.6, "spread": 3.0, "regret": 0.01}
 
 
@@ -93,9 +97,10 @@ def main(argv=None) -> int:
     print(f"{'spread / seed std (proxy budget)':34} {num(spread, '.1f') + 'x':>24}  goal >= {GOALS['spread']:g}x  "
           f"{verdict(spread is not None and spread >= GOALS['spread'])}")
     regret = f["regret"]
+    noise = regret_noise_words(regret, f.get("regret_beyond_noise"))
     print(f"{'top-1 regret':34} {num(None if regret is None else 100 * regret, '.1f') + ' points':>24}  "
           f"goal <= {100 * GOALS['regret']:g} point  {verdict(regret is not None and regret <= GOALS['regret'])}"
-          + {True: ", beyond seed noise", False: ", within seed noise"}.get(f.get("regret_beyond_noise") if regret else None, ""))
+          + (f", {noise}" if noise else ""))
     leaders = f"{f.get('leaders_short')} proxy, {f.get('leaders_long')} long"
     print(f"{'leaders (within noise of the best)':34} {leaders:>24}  of {f['n_candidates']} candidates")
     agreement = ", ".join(num(t) for t in f["epoch_agreement"])

@@ -11,7 +11,7 @@ out=$(mktemp)
   python throughput.py; echo
   python limits.py; echo
   python ablation.py; echo
-  python search.py
+  python search_time.py
   echo; echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out"
 python - "$out" <<'PY'

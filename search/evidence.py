@@ -232,10 +232,14 @@ class FidelitySummary:
                 + (f" ({self.regret_noise()})" if self.regret_noise() else "") + ", " + spread)
 
     def regret_noise(self) -> str:
-        """'beyond seed noise' or 'within seed noise' for a regret above 0 with a noise estimate, else ''."""
-        if not self.regret > 0 or self.regret_beyond_noise is None:  # NaN or none: nothing to qualify
-            return ""
-        return "beyond seed noise" if self.regret_beyond_noise else "within seed noise"
+        return regret_noise_words(self.regret, self.regret_beyond_noise)
+
+
+def regret_noise_words(regret: float | None, beyond_noise: bool | None) -> str:
+    """'beyond seed noise' or 'within seed noise' for a regret above 0 with a noise estimate, else ''."""
+    if regret is None or not regret > 0 or beyond_noise is None:  # NaN or none: nothing to qualify
+        return ""
+    return "beyond seed noise" if beyond_noise else "within seed noise"
 
 
 def summarize(short, long, budget_factor: float, n_boot: int = 2000, level: float = 0.95,

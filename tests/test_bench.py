@@ -59,9 +59,7 @@ def test_recipe_bench_builds_the_base_for_a_real_sets_channels():
 
 
 def bench_script(name: str):
-    """bench/<name>.py as a module, loaded from its file: bench/ on sys.path would shadow the search
-    package with bench/search.py, also in every process spawned later (spawn hands the parent's
-    sys.path to the child)."""
+    """bench/<name>.py as a module, loaded from its file (bench/ is no package)."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -99,3 +97,20 @@ def test_budget_split_until_rule_confirms_the_new_leader_too(tmp_path):
     assert once["p_proxy_best"] == 0.25 and once["regret_points"] == pytest.approx(10.0) and once["extra_trainings"] == 1
     assert until["p_proxy_best"] == 0.5 and until["regret_points"] == pytest.approx(5.0)
     assert until["extra_trainings"] == pytest.approx(1.5)
+
+
+def test_evidence_bench_prints_each_goal_from_a_tiny_search(tmp_path):
+    """`python bench/evidence.py`, run from another folder: the search, then its fidelity check, then
+    one line per goal of issue #13 read back from best.yaml and fidelity.yaml."""
+    tiny = ["search.pruner=none", "train.epochs=1", "train.max_images=64", "train.bn_images=64",
+            "data.synthetic_size=600", "search.confirm_top=0"]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "evidence.py"), "--runs-dir", str(tmp_path),
+                           "--name", "e", "--seeds", "1", "--factor", "2", "--", *tiny],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = {line[:34].strip(): line[34:] for line in done.stdout.splitlines()}
+    assert lines["search wall time"].split()[0].isdigit()
+    assert 0 <= float(lines["best accuracy"].split()[0]) <= 1
+    assert "goal >= 0.6" in lines["Kendall tau vs 2x budget"]
+    assert "goal <= 1 point" in lines["top-1 regret"]
+    assert (tmp_path / "e" / "fidelity.md").is_file()

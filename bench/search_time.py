@@ -1,6 +1,6 @@
 """Wall time, memory and pruning effect of the default search, `run_search.py base=mobilenetv2`.
 
-    python bench/search.py [--quick] [--base mobilenetv2]
+    python bench/search_time.py [--quick] [--base mobilenetv2]
 
 Runs the search three times in fresh run folders under /tmp, each through timed_search.py: as the
 plain command runs it (search.workers=0: one one-thread process per core on CPU), then as one
