@@ -8,9 +8,11 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from search import fidelity
 from search.runner import run
+from search.storage import open_existing
 from search.trials.context import cpu_cores
 from tests.conftest import compose, run_module
 
@@ -30,11 +32,8 @@ def exit_code(main, argv) -> int:
 
 
 def fidelity_trials(run_dir) -> list:
-    name = yaml.safe_load((run_dir / "config.yaml").read_text())["name"]
-    journal = run_dir / "study.journal"
-    storage = (optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-               if journal.exists() else f"sqlite:///{run_dir / 'study.db'}")
-    return optuna.load_study(study_name=f"{name}.fidelity", storage=storage).trials
+    cfg = OmegaConf.load(run_dir / "config.yaml")  # its storage kind: SQLite or journal
+    return optuna.load_study(study_name=f"{cfg.name}.fidelity", storage=open_existing(cfg, run_dir)).trials
 
 
 @pytest.fixture(scope="module")
