@@ -11,6 +11,7 @@ out=$(mktemp)
   python throughput.py; echo
   python limits.py; echo
   python ablation.py; echo
+  python checkpoint.py; echo
   python search_time.py
   echo; echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out"

@@ -112,6 +112,7 @@ class TrainConfig:
     deterministic: bool = False  # CUDA: reproducible kernels (cuDNN benchmark off, deterministic algorithms); slower
     threads: int = 0  # CPU threads of this process (0 = all cores; divide them among local workers)
     channels_last: bool = True
+    checkpoint: bool = True  # save each epoch's state in runs/<name>/checkpoints/: an interrupted training resumes from it
     seed: int = 0  # seed of the first proxy training; seed k uses seed + k
 
 

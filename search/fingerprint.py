@@ -27,7 +27,7 @@ log = logging.getLogger("search")
 ATTR = "score_settings"  # study user attr: canonical JSON of score_settings(cfg)
 HASH_ATTR = "score_settings_sha256"  # study user attr: its SHA-256 (hex)
 GRID = ("alpha", "beta", "gamma", "target", "tolerance", "flops_tolerance")  # the search keys that are scored
-UNSCORED_TRAIN = ("threads", "device", "precision", "deterministic", "channels_last", "eval_batch_size")
+UNSCORED_TRAIN = ("threads", "device", "precision", "deterministic", "channels_last", "eval_batch_size", "checkpoint")
 SHOWN = 3  # differences named in the error; the rest are counted
 ABSENT = object()
 

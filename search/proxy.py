@@ -12,9 +12,7 @@ candidate's fixed shapes unless `train.deterministic` asks for reproducible ones
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -24,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from search import timing
+from search.device import autocast_for, resolve_precision, set_determinism
+from search.checkpoint import Checkpoint
 from search.data import ImageSet, resize_images
 
 
@@ -179,36 +179,6 @@ def evaluate(model, data: PreparedData, batch_size: int, channels_last: bool, au
     return correct.item() / len(data.labels)
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
-    """`auto`: bf16 on a GPU that supports it, else fp16 (with a gradient scaler); fp32 on a CPU."""
-    if device.type != "cuda":
-        return "fp32"  # CPU autocast is slower than fp32 for these convolutions
-    if name == "auto":
-        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
-    return name
-
-
-def _autocast(precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return lambda: torch.autocast("cuda", dtype=dtype)
-
-
-def set_determinism(device: torch.device, deterministic: bool) -> None:
-    """Reproducible CUDA kernels when asked; otherwise let cuDNN time and pick the fastest for
-    a candidate's shapes, which never change during its training."""
-    if device.type != "cuda":
-        return
-    if deterministic:  # cuBLAS needs a fixed workspace for reproducible matrix products
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.backends.cudnn.benchmark = not deterministic
-    torch.backends.cudnn.deterministic = deterministic
-    # warn_only: adaptive pooling's backward has no deterministic CUDA kernel; its sums differ
-    # only in their last bits between runs, which the test of two identical runs would show.
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
-
-
 def steps_in_epoch(cfg, n: int) -> int:
     """Whole batches of an epoch over `n` images, capped by cfg.max_images (the last partial batch is dropped)."""
     per_epoch = min(n, cfg.max_images) if cfg.max_images else n
@@ -224,11 +194,14 @@ def train(
     seed: int,
     on_epoch: Optional[Callable[[TrainResult], None]] = None,
     progress: Optional[Callable[[int], None]] = None,
+    checkpoint: Optional[Checkpoint] = None,
 ) -> TrainResult:
     """Train `model` on `train_data` for cfg.epochs and return its validation accuracies.
 
     `on_epoch(result_so_far)` is called after each epoch's evaluation (it may raise to stop,
-    e.g. optuna.TrialPruned); `progress(n_images)` after each step.
+    e.g. optuna.TrialPruned); `progress(n_images)` after each step. With a `checkpoint`, the
+    training state is saved after each epoch, and a training that finds one goes on from it
+    (`on_epoch` and `progress` then hear of the restored epochs first).
     """
     model.to(device)
     if cfg.channels_last:
@@ -246,11 +219,18 @@ def train(
     padding = int(round(cfg.crop_padding * train_data.images.shape[-1]))
     set_determinism(device, cfg.deterministic)
     precision = resolve_precision(cfg.precision, device)
-    autocast = _autocast(precision)
+    autocast = autocast_for(precision)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")  # fp16 gradients underflow unscaled
     result = TrainResult(precision=precision)
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+    done = checkpoint.restore(parts, generator, result) if checkpoint else 0
+    if done:
+        if progress:
+            progress(result.images_seen)
+        if on_epoch:
+            on_epoch(result)
 
-    for epoch in range(cfg.epochs):
+    for epoch in range(done, cfg.epochs):
         model.train()
         start = time.perf_counter()
         order = torch.randperm(n, generator=generator, device=device)[: steps_per_epoch * cfg.batch_size]
@@ -282,18 +262,8 @@ def train(
             accuracy = evaluate(model, val_data, cfg.eval_batch_size, cfg.channels_last, autocast)
         result.eval_seconds += time.perf_counter() - start
         result.accuracies.append(accuracy)
+        if checkpoint:
+            checkpoint.save(parts, generator, result)
         if on_epoch:
             on_epoch(result)
     return result
-
-
-def resolve_device(name: str, worker: int = 0) -> torch.device:
-    """`auto` picks CUDA when present. On CUDA, worker k of a machine's processes gets GPU
-    k mod the number of GPUs, so `search.workers=N` on N GPUs puts one worker on each."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device='cuda' but no CUDA device is available: use auto or cpu")
-        return torch.device("cuda", worker % torch.cuda.device_count())
-    return torch.device(name)

@@ -7,13 +7,14 @@ trials.csv and best.yaml (search/results).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import pandas as pd
 from omegaconf import OmegaConf
 
-from search import confirm, fingerprint, storage, timing
+from search import checkpoint, confirm, fingerprint, storage, timing
 from search.config import ConfigError
 from search.plan import ProxyBase, plan_candidates, unique_points
 from search.plan.shares import RANGES
@@ -90,6 +91,8 @@ def run(cfg) -> int:
     died = workers.wait(pool)
     if cfg.search.role == "coordinator":
         confirm.confirm(ctx, deadline)
+        with contextlib.suppress(OSError):  # empty once every trial has its outcome
+            (run_dir / checkpoint.FOLDER).rmdir()
 
     trials = confirm.scored(ctx)
     write_csv(run_dir / "trials.csv", trials)

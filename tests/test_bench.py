@@ -17,6 +17,7 @@ QUICK = {  # script: (arguments, index of a measured number in its mobilenetv1 r
     "throughput.py": (["--quick", "--bases", "mobilenetv1"], 1),  # ours img/s
     "limits.py": (["--quick", "--bases", "mobilenetv1"], 3),  # img/s
     "ablation.py": (["--bases", "mobilenetv1", "--steps", "2", "--repeats", "1"], 2),  # default img/s
+    "checkpoint.py": (["--bases", "mobilenetv1", "--repeats", "1"], 2),  # save s
 }
 
 

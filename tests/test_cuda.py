@@ -13,7 +13,8 @@ from models import create
 from search.config import TrainConfig
 from search.data import ImageSet
 from search.memory import release_memory
-from search.proxy import channel_stats, prepare, resolve_device, resolve_precision, train
+from search.device import resolve_device, resolve_precision
+from search.proxy import channel_stats, prepare, train
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from models import create
+from search.checkpoint import Checkpoint
 from search.config import TrainConfig
 from search.data import ImageSet
 from search.proxy import (
@@ -104,3 +105,64 @@ def test_same_seed_same_scores():
         results.append(train(net, data, data, cfg, CPU, seed=3))
     assert results[0].accuracies == results[1].accuracies and results[0].losses == results[1].losses
     assert results[0].images_seen == 2 * 4 * 16
+
+
+def _resumable_setup():
+    split = _tiny_split()
+    data = prepare(split, 16, channel_stats(split.images), CPU)
+    cfg = TrainConfig(epochs=3, batch_size=16)
+
+    def fresh():
+        torch.manual_seed(0)
+        net, _ = create("efficientnet_b0", 0.5, 0.25, 4, 3, "small")  # dropout and stochastic depth draw from the global RNG
+        return net
+
+    return data, cfg, fresh
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_training_resumes_to_the_same_weights_and_scores(tmp_path):
+    data, cfg, fresh = _resumable_setup()
+    whole_net = fresh()
+    whole = train(whole_net, data, data, cfg, CPU, seed=3)
+
+    checkpoint = Checkpoint(tmp_path, "study", "candidate", 3, cfg.epochs)
+
+    def stop_after_two(result):
+        if len(result.accuracies) == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train(fresh(), data, data, cfg, CPU, seed=3, on_epoch=stop_after_two, checkpoint=checkpoint)
+    torch.manual_seed(123)  # whatever the global generator did in between is undone by the restore
+    heard, seen = [], []
+    resumed_net = fresh()
+    resumed = train(resumed_net, data, data, cfg, CPU, seed=3, checkpoint=checkpoint,
+                    on_epoch=lambda r: heard.append(len(r.accuracies)), progress=seen.append)
+    assert heard == [2, 3]  # the restored epochs are told at once, then the one trained
+    assert seen[0] == 2 * 4 * 16 and len(seen) == 1 + 4  # the restored images, then the third epoch's steps
+    assert resumed.accuracies == whole.accuracies and resumed.losses == whole.losses
+    assert resumed.images_seen == whole.images_seen
+    for (name, a), b in zip(whole_net.state_dict().items(), resumed_net.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_an_unreadable_checkpoint_is_removed_and_training_starts_afresh(tmp_path, caplog):
+    data, cfg, fresh = _resumable_setup()
+    whole = train(fresh(), data, data, cfg, CPU, seed=3)
+    checkpoint = Checkpoint(tmp_path, "study", "candidate", 3, cfg.epochs)
+    checkpoint.path.parent.mkdir(parents=True)
+    checkpoint.path.write_bytes(b"not a checkpoint")  # e.g. a disk that filled up
+    again = train(fresh(), data, data, cfg, CPU, seed=3, checkpoint=checkpoint)
+    assert again.accuracies == whole.accuracies
+    assert "unreadable checkpoint" in caplog.text
+    assert checkpoint.path.exists()  # the state of the new training's last epoch
+
+
+def test_checkpoints_are_named_by_study_candidate_seed_and_epochs(tmp_path):
+    base = Checkpoint(tmp_path, "s", "k", 0, 4).path
+    others = [Checkpoint(tmp_path, *args).path for args in [("t", "k", 0, 4), ("s", "j", 0, 4), ("s", "k", 1, 4), ("s", "k", 0, 16)]]
+    assert len({base, *others}) == 5 and base == Checkpoint(tmp_path, "s", "k", 0, 4).path

@@ -95,6 +95,36 @@ def test_ctrl_c_then_resume_runs_only_what_was_not_finished(runs):
     assert any(t.state == TrialState.FAIL and "interrupted" in t.user_attrs.get("failure", "") for t in trials)
 
 
+def test_a_trial_interrupted_mid_training_resumes_from_its_last_epoch(runs, monkeypatch):
+    """Ctrl-C after a trial's second of three epochs; the same command again trains only its third
+    epoch, and every score equals that of a search never interrupted (CPU training is deterministic)."""
+    from search.checkpoint import Checkpoint
+
+    args = ("search.pruner=none", "train.epochs=3", "search.seeds=1")
+    assert run(compose("name=whole", *args, runs_dir=runs)) == 0
+    saved, real_save = [], Checkpoint.save
+
+    def save_then_press_ctrl_c(self, parts, generator, result):
+        real_save(self, parts, generator, result)
+        saved.append(self.path)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run(compose("name=cut", *args, runs_dir=runs))
+    assert [p.name for p in (runs / "cut" / "checkpoints").iterdir()] == [saved[0].name]
+
+    saved.clear()
+    monkeypatch.setattr(Checkpoint, "save", lambda self, *a: saved.append(self.path) or real_save(self, *a))
+    assert run(compose("name=cut", *args, runs_dir=runs)) == 0
+    assert len(saved) == 1 + 2 * 3  # the interrupted candidate's third epoch, then the two others
+    whole, cut = (pd.read_csv(runs / name / "trials.csv").query("state == 'COMPLETE'").set_index("key").sort_index()
+                  for name in ("whole", "cut"))
+    assert list(cut.accuracies) == list(whole.accuracies) and (cut.images_seen == whole.images_seen).all()
+    assert not (runs / "cut" / "checkpoints").exists()  # every trial settled: no state left behind
+
+
 def test_pruned_trials_record_what_they_cost(runs, monkeypatch):
     # A real Optuna pruner that stops every trial after its first epoch.
     monkeypatch.setattr(pruning, "make_pruner", lambda *a: optuna.pruners.ThresholdPruner(lower=1.1))

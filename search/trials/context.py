@@ -16,7 +16,8 @@ from search import storage as backends
 from search.validate import use_own_bases
 from search.data import DataConfig, ImageSet, load_splits
 from search.plan import ProxyBase
-from search.proxy import channel_stats, prepare, resolve_device
+from search.device import resolve_device
+from search.proxy import channel_stats, prepare
 from search.record import GRID_PARAMS, SERIES_PARAMS
 from search.results import log_to
 from search.storage import queue

@@ -18,9 +18,10 @@ from search.evidence import seed_std
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.memory import release_memory
 from search.proxy import TrainingDiverged, steps_in_epoch, train
+from search.checkpoint import Checkpoint
 from search.storage import heartbeat, queue
 from search.trials import shares
-from search.trials.context import RunContext
+from search.trials.context import RunContext, run_dir_of
 
 log = logging.getLogger("search")
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -37,6 +38,14 @@ def trial_plan(ctx: RunContext, attrs: dict) -> tuple[object, list[int]]:
     return t, [t.seed + k for k in range(ctx.cfg.search.seeds)]
 
 
+def checkpoints(ctx: RunContext, attrs: dict) -> list[Checkpoint | None]:
+    """The training-state file of each of a trial's seeds (None where train.checkpoint is off)."""
+    t, seeds = trial_plan(ctx, attrs)
+    if not t.checkpoint or attrs.get("key") is None:
+        return [None] * len(seeds)
+    return [Checkpoint(run_dir_of(ctx.cfg), ctx.study.study_name, attrs["key"], seed, t.epochs) for seed in seeds]
+
+
 def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
     """Proxy-train one candidate for each seed; the pruner watches the first seed.
     `step_done(images)` is called after every training step."""
@@ -47,27 +56,31 @@ def objective(ctx: RunContext, trial: optuna.Trial, bar, step_done) -> float:
     release_memory()  # the last trial's and the resize's freed heap, before this training's peak
     t, seeds = trial_plan(ctx, rec)
     scores, images, train_s, eval_s, curves = [], 0, 0.0, 0.0, []
+    reported = 0  # epochs told to the pruner: a resumed training restores several at once
 
     def record(**attrs):
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
 
     def report(result):
-        epoch, accuracy = len(result.accuracies), result.accuracy
-        trial.report(accuracy, epoch)  # step = epochs completed: the pruners' resource unit
+        nonlocal reported
+        for epoch, accuracy in enumerate(result.accuracies[reported:], reported + 1):
+            trial.report(accuracy, epoch)  # step = epochs completed: the pruners' resource unit
+        reported = epoch = len(result.accuracies)
+        accuracy = result.accuracy
         bar.set_postfix_str(f"epoch {epoch}: acc {accuracy:.3f}")
         if trial.should_prune():
             record(images_seen=result.images_seen, accuracies=[[round(a, 5) for a in result.accuracies]],
                    train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3))
             raise optuna.TrialPruned(f"pruned after epoch {epoch} at accuracy {accuracy:.3f}")
 
-    for k, seed in enumerate(seeds):
+    for k, (seed, checkpoint) in enumerate(zip(seeds, checkpoints(ctx, rec))):
         torch.manual_seed(seed)
         model = make(rec["base"], rec["depth"], rec["width"], rec["variant"], ctx.proxy.num_classes, ctx.proxy.in_channels)
         with timing.phase("train_call"):
             result = train(
                 model, train_data, val_data, t, ctx.device, seed,
-                on_epoch=report if k == 0 else None, progress=step_done,
+                on_epoch=report if k == 0 else None, progress=step_done, checkpoint=checkpoint,
             )
         scores.append(result.accuracy)
         images += result.images_seen
@@ -166,11 +179,11 @@ def _score_and_tell(ctx: RunContext, trial, key, bar, step_done, interval) -> No
         final = queue.attempts_used_up(trial.user_attrs, max_attempts)
         trial.set_user_attr(queue.FAILURE_ATTR, f"crashed (attempt {attempt} of {max_attempts}): {reason}")
         queue.requeue(study, trial.number, trial.user_attrs, ctx.params_of, max_attempts)
-        if final:
-            log.warning("trial %d %s failed for good after %d attempt(s): %s", trial.number, key, attempt, reason)
-        else:
+        if not final:
             log.warning("trial %d %s crashed (attempt %d of %d), queued again: %s",
                         trial.number, key, attempt, max_attempts, reason)
+            return  # its checkpoints stay: the next attempt goes on from them
+        log.warning("trial %d %s failed for good after %d attempt(s): %s", trial.number, key, attempt, reason)
     except BaseException as e:  # Ctrl-C: the candidate goes back to the queue, not counted as an attempt
         try:
             trial.set_user_attr(queue.FAILURE_ATTR, f"interrupted: {type(e).__name__}")
@@ -178,3 +191,6 @@ def _score_and_tell(ctx: RunContext, trial, key, bar, step_done, interval) -> No
         except Exception:  # declared stale meanwhile: already re-queued by another process
             pass
         raise
+    for checkpoint in checkpoints(ctx, trial.user_attrs):  # the study has the outcome: no training resumes
+        if checkpoint:
+            checkpoint.remove()

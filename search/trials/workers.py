@@ -57,7 +57,7 @@ def resolve_auto(cfg, records: list[dict], splits, trials: int) -> str | None:
     if cfg.search.workers != 0:
         return None
     from search.memory import available_bytes, resident_bytes
-    from search.proxy import resolve_device
+    from search.device import resolve_device
 
     gpus = torch.cuda.device_count() if resolve_device(cfg.train.device).type == "cuda" else 0
     held, free = resident_bytes(), available_bytes()
