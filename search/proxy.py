@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from search import timing
-from search.device import autocast_for, resolve_precision, set_determinism
 from search.checkpoint import Checkpoint
 from search.data import ImageSet, resize_images
+from search.device import autocast_for, resolve_precision, set_determinism
 
 
 class TrainingDiverged(RuntimeError):

@@ -83,6 +83,25 @@ def test_deterministic_runs_give_the_same_scores():
     assert torch.backends.cudnn.benchmark  # the default: fastest kernels for fixed shapes
 
 
+def test_an_interrupted_gpu_training_resumes_to_the_same_scores(tmp_path):
+    """The checkpoint restores the CUDA generators too: with reproducible kernels, a training cut
+    after its first epoch and resumed ends as one never cut (bf16 autocast, the default)."""
+    from search.checkpoint import Checkpoint
+
+    train_data, val_data = _data()
+    cfg = _cfg(epochs=3, deterministic=True)
+    whole = train(_model(), train_data, val_data, cfg, GPU, seed=3)
+    checkpoint = Checkpoint(tmp_path, "study", "candidate", 3, cfg.epochs)
+
+    def cut(result):
+        raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        train(_model(), train_data, val_data, cfg, GPU, seed=3, on_epoch=cut, checkpoint=checkpoint)
+    resumed = train(_model(), train_data, val_data, cfg, GPU, seed=3, checkpoint=checkpoint)
+    assert resumed.accuracies == whole.accuracies and resumed.losses == whole.losses
+
+
 def test_memory_is_handed_back_between_candidates():
     release_memory()
     before, size = torch.cuda.memory_reserved(), 256 * 2**20

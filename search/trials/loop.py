@@ -14,11 +14,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from models import make
 from search import storage, timing
+from search.checkpoint import Checkpoint
 from search.evidence import seed_std
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
 from search.memory import release_memory
 from search.proxy import TrainingDiverged, steps_in_epoch, train
-from search.checkpoint import Checkpoint
 from search.storage import heartbeat, queue
 from search.trials import shares
 from search.trials.context import RunContext, run_dir_of
