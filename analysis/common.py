@@ -22,14 +22,15 @@ from analysis.latency import measure_latency  # noqa: E402
 from models import native_resolution, scaled_resolution  # noqa: E402
 from models.complexity import multiply_adds  # noqa: E402
 from models.rules import RULES  # noqa: E402
-from search.evidence import seed_std  # noqa: E402
+from search.evidence import last_epoch_gain, seed_std  # noqa: E402
 from search.results.files import replace_atomic, write_atomic  # noqa: E402
 from search.results.tables import seed_list  # noqa: E402
 from search.config import ConfigError  # noqa: E402
 from search.validate import use_own_bases  # noqa: E402
 from search.record import SEARCH_SERIES  # noqa: E402
 
-RESULT_FIELDS = ["number", "state", "score", "seed_scores", "images_seen", "train_seconds", "eval_seconds", "failure"]
+RESULT_FIELDS = ["number", "state", "score", "seed_scores", "accuracies", "images_seen", "train_seconds",
+                 "eval_seconds", "failure"]
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 ACCURACY = "proxy top-1 accuracy (%)"
 
@@ -65,7 +66,11 @@ def load_points(run_dir: Path) -> pd.DataFrame:
     # The sample std over seeds, from the seeds themselves: runs recorded before 2026-11-24 kept a
     # population std in score_std. NaN with a single seed, which measures no noise.
     points["accuracy_std"] = points.seed_scores.map(lambda v: 100 * seed_std(seed_list(v)))
-    return points.drop(columns=["seed_scores"])
+    # Points the last epoch still lifted by more than their seed std were cut short by the budget.
+    gain = [100 * last_epoch_gain(seed_list(a)) if state == "COMPLETE" else float("nan")
+            for a, state in zip(points.accuracies, points.state)]
+    points["last_epoch_gain"] = pd.Series(gain, index=points.index).round(2)
+    return points.drop(columns=["seed_scores", "accuracies"])
 
 
 def completed(points: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from analysis import common
 
 PANELS = (("width", "w"), ("depth", "d"), ("resolution", "r"))
 COLUMNS = ["series", "d", "w", "r", "resolution", "params", "flops", "activations", "latency_ms",
-           "state", "seeds", "accuracy", "accuracy_std", "full_size_gflops"]
+           "state", "seeds", "accuracy", "accuracy_std", "last_epoch_gain", "full_size_gflops"]
 
 
 def table(points):

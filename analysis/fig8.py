@@ -20,7 +20,7 @@ from models.reference import EFFICIENTNET_PAPER_GFLOPS, EFFICIENTNET_TOP1
 
 ORDER = ["compound", "depth", "width", "resolution"]
 COLUMNS = ["series", "phi", "d", "w", "r", "resolution", "flops", "target_flops", "target_error_pct",
-           "activations", "latency_ms", "state", "seeds", "accuracy", "accuracy_std"]
+           "activations", "latency_ms", "state", "seeds", "accuracy", "accuracy_std", "last_epoch_gain"]
 
 
 def table(points) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from models.rules import RULES
 PREFIX = "rule_"
 FIT_UP_TO = 4.5  # points up to this FLOPs ratio fit each rule's law; the larger ones are predicted
 COLUMNS = ["rule", "measured_ratio", "d", "w", "r", "resolution", "flops", "activations", "latency_ms", "train_mb", "state",
-           "accuracy", "accuracy_std", "pareto"]
+           "accuracy", "accuracy_std", "last_epoch_gain", "pareto"]
 
 
 def with_rules(points: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from models.reference import PAPER_TABLE3
 
 METHODS = ["baseline", "depth", "width", "resolution", "compound"]
 COLUMNS = ["base", "method", "d", "w", "r", "resolution", "params", "flops", "flops_ratio", "activations",
-           "latency_ms", "state", "seeds", "accuracy", "accuracy_std", "full_size_gflops", "paper_gflops", "paper_top1"]
+           "latency_ms", "state", "seeds", "accuracy", "accuracy_std", "last_epoch_gain", "full_size_gflops", "paper_gflops", "paper_top1"]
 
 
 def with_methods(points: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "table3")
     rows = table(points)
     print(common.to_markdown(common.with_plus_minus(
-        rows[["base", "method", "flops_ratio", "accuracy", "accuracy_std", "paper_gflops", "paper_top1"]])))
+        rows[["base", "method", "flops_ratio", "accuracy", "accuracy_std", "last_epoch_gain", "paper_gflops", "paper_top1"]])))
     title = common.title_of(config, "Table 3, single-dimension vs compound scaling")
     common.write_outputs(args.run_dir, "table3", figure(rows, title), common.cost_figure(points, title), rows)
     return 0

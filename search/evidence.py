@@ -188,6 +188,15 @@ def epoch_rank_agreement(curves, final: Sequence[float]) -> list[float]:
     return [kendall_tau(c[:, e], f) for e in range(c.shape[1])]
 
 
+def last_epoch_gain(curves: Sequence[Sequence[float]]) -> float:
+    """Mean over seeds of the accuracy the last epoch added (NaN without two epochs in every curve).
+
+    A gain well above the seed noise says the budget stopped a training still rising: its score
+    ranks how fast a network learns, not how good it ends (Bello et al. 2021)."""
+    gains = [c[-1] - c[-2] for c in curves if len(c) >= 2]
+    return float(np.mean(gains)) if gains and len(gains) == len(curves) else math.nan
+
+
 def earliest_trustworthy_epoch(agreement: Sequence[float], threshold: float = 0.6) -> Optional[int]:
     """Return the first 1-based epoch from which every later agreement is >= threshold, or None."""
     earliest = None

@@ -131,6 +131,19 @@ def test_tables_give_each_accuracy_with_its_std_over_seeds(fig8_run):
     assert "accuracy_std" not in markdown and len(re.findall(r"\| \d+\.\d ± \d+\.\d \|", markdown)) == len(table)
 
 
+def test_points_say_how_much_their_last_epoch_still_added(tmp_path):
+    """last_epoch_gain: the mean over seeds of the final epoch's gain, in points; none for a pruned point."""
+    pd.DataFrame({"key": ["a", "b", "c"], "series": ["s"] * 3}).to_csv(tmp_path / "candidates.csv", index=False)
+    pd.DataFrame({
+        "key": ["a", "b", "c"], "number": [0, 1, 2], "state": ["COMPLETE", "COMPLETE", "PRUNED"],
+        "score": [0.5, 0.3, None], "seed_scores": ["[0.5, 0.5]", "[0.3]", None],
+        "accuracies": ["[[0.2, 0.4, 0.5], [0.3, 0.45, 0.5]]", "[[0.1, 0.3]]", "[[0.1, 0.2]]"],
+        "images_seen": [1, 1, 1], "train_seconds": [1, 1, 1], "eval_seconds": [1, 1, 1], "failure": [None] * 3,
+    }).to_csv(tmp_path / "trials.csv", index=False)
+    gain = common.load_points(tmp_path).set_index("key").last_epoch_gain
+    assert gain.a == pytest.approx(7.5) and gain.b == pytest.approx(20.0) and pd.isna(gain.c)
+
+
 def test_plus_minus_cells_by_hand():
     table = pd.DataFrame(dict(series=["a", "b", "c"], accuracy=[27.14, 16.5, float("nan")],
                               accuracy_std=[1.86, float("nan"), float("nan")]))

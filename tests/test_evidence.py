@@ -9,7 +9,7 @@ import pytest
 
 from search.evidence import (
     FidelitySummary, bootstrap_tau_interval, earliest_trustworthy_epoch,
-    epoch_rank_agreement, kendall_tau, leaders, margin_verdict, seed_noise, seed_std, spread_over_noise, summarize,
+    epoch_rank_agreement, kendall_tau, last_epoch_gain, leaders, margin_verdict, seed_noise, seed_std, spread_over_noise, summarize,
     top1_regret,
 )
 
@@ -237,6 +237,17 @@ def test_bootstrap_ignores_nan_seeds_and_undefined_cases():
     assert math.isnan(low) and math.isnan(high)
     with pytest.raises(ValueError):
         bootstrap_tau_interval([[0.5], [0.6]], [[0.5]], n_boot=10)
+
+
+# --- last_epoch_gain ---
+
+
+def test_last_epoch_gain_is_the_mean_over_seeds_of_the_final_step():
+    assert last_epoch_gain([[0.2, 0.4, 0.5], [0.3, 0.45, 0.5]]) == pytest.approx(0.075)
+    assert last_epoch_gain([[0.6, 0.5]]) == pytest.approx(-0.1)  # a falling curve
+    assert math.isnan(last_epoch_gain([[0.2]]))  # one epoch: no last step to measure
+    assert math.isnan(last_epoch_gain([[0.2, 0.3], [0.4]]))  # a seed pruned after one epoch
+    assert math.isnan(last_epoch_gain([]))
 
 
 # --- epoch_rank_agreement / earliest_trustworthy_epoch ---
