@@ -25,7 +25,7 @@ from search.record import SEARCH_SERIES
 from search.storage import make_storage, unredact
 
 COLUMNS = ["alpha", "beta", "gamma", "d", "w", "r", "resolution", "flops", "measured_ratio", "kept", "state",
-           "accuracy", "images_seen"]
+           "accuracy", "accuracy_std", "last_epoch_gain", "images_seen"]
 
 
 def load_study(run_dir, config: dict) -> optuna.Study:
