@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import weakref
 
@@ -14,6 +15,7 @@ from optuna.trial import TrialState
 from search import pruning
 from search.storage import queue as st
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
+from search.results.summary import rising_sentence
 from search.runner import run
 from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
 
@@ -42,6 +44,8 @@ def test_search_end_to_end_then_rerun_runs_nothing(runs):
     assert f"grid:d={best['alpha']:g},w={best['beta']:g},r={best['gamma']:g}" in set(kept.key)
     assert best["score"] == pytest.approx(trials.score.max())
     assert [row["phi"] for row in best["family"]] == [0, 1, 2, 3, 4]
+    (curve,) = json.loads(trials.set_index("number").accuracies[best["trial"]])  # one seed, two epochs
+    assert best["last_epoch_gain"] == pytest.approx(curve[1] - curve[0], abs=1e-5)
     flops = [row["flops"] for row in best["family"]]
     assert flops == sorted(flops) and flops[1] / flops[0] == pytest.approx(best["measured_ratio"], rel=0.5)
 
@@ -50,6 +54,16 @@ def test_search_end_to_end_then_rerun_runs_nothing(runs):
     study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{out / 'study.db'}")
     assert len(study.trials) == len(kept)
     assert (out / "trials.csv").read_text() == before
+
+
+def test_the_terminal_warns_when_the_best_was_still_rising():
+    best = {"seeds": 3, "score_std": 0.01, "last_epoch_gain": 0.025}
+    assert "still added 2.5 points, more than its seed std" in rising_sentence(best, "runs/x")
+    assert rising_sentence({**best, "last_epoch_gain": 0.005}, "runs/x") is None  # levelled off, within noise
+    assert rising_sentence({**best, "last_epoch_gain": None}, "runs/x") is None  # one epoch: nothing measured
+    one_seed = {"seeds": 1, "score_std": 0.0, "last_epoch_gain": 0.005}
+    assert rising_sentence(one_seed, "runs/x") is None  # one seed: a point is the bar
+    assert "more than one point:" in rising_sentence({**one_seed, "last_epoch_gain": 0.02}, "runs/x")
 
 
 def test_the_default_storage_and_process_count(runs):

@@ -72,6 +72,18 @@ def margin_sentence(best: dict, run_dir: Path) -> str:
     return f"{lead}, within {noise}: seed noise could explain it; {check} tells more."
 
 
+def rising_sentence(best: dict, run_dir: Path) -> str | None:
+    """A warning when the best's last epoch still lifted it by more than its seed std (one seed: by
+    more than a point): the budget stopped it while rising, so a longer one may order the candidates
+    otherwise. None when it had levelled off."""
+    gain, noise = best.get("last_epoch_gain"), best["score_std"] if best["seeds"] > 1 else 0.01
+    if gain is None or gain <= noise:
+        return None
+    bar = "its seed std" if best["seeds"] > 1 else "one point"
+    return (f"Its last epoch still added {100 * gain:.1f} points, more than {bar}: the budget stopped it while "
+            f"rising, and a longer one may rank the candidates otherwise; python -m search.fidelity {run_dir} measures it.")
+
+
 def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float) -> None:
     """The trials sorted by score, the best candidate, and where the results are."""
     shown = trials[trials.state != "FAIL"].copy()
@@ -86,6 +98,8 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")
-        print(textwrap.fill(margin_sentence(best, run_dir), shutil.get_terminal_size().columns - 1,
-                            break_long_words=False, break_on_hyphens=False))
+        for sentence in (margin_sentence(best, run_dir), rising_sentence(best, run_dir)):
+            if sentence:
+                print(textwrap.fill(sentence, shutil.get_terminal_size().columns - 1,
+                                    break_long_words=False, break_on_hyphens=False))
     print(f"done in {seconds:.0f} s; results in {run_dir}")

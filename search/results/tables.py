@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import optuna
 import pandas as pd
 
 from models import native_resolution, scaled_resolution
 from models.complexity import measure
-from search.evidence import margin_verdict
+from search.evidence import last_epoch_gain, margin_verdict
 from search.record import CANDIDATE_COLUMNS, SEARCH_SERIES, TRIAL_COLUMNS
 
 
@@ -104,6 +105,7 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
         runner_up_score=None if runner is None else float(runner.score),
         runner_up_seeds=None if runner is None else len(runner_seeds),
         margin=lead["margin"], margin_noise=lead["noise"], margin_needed=lead["needed"], verdict=lead["verdict"],
+        last_epoch_gain=_rounded(last_epoch_gain(seed_list(best.accuracies))),
         proxy=dict(
             data=cfg.data.name, variant=cfg.base.variant, depth=float(best.depth), width=float(best.width),
             resolution=int(best.resolution), params=int(best.params), flops=int(best.flops),
@@ -111,3 +113,8 @@ def best_summary(cfg, trials: pd.DataFrame) -> dict | None:
         family_note=f"{cfg.base.name} at its native resolution, 1000 classes, scaled by alpha^phi, beta^phi, gamma^phi",
         family=family_table(cfg.base.name, alpha, beta, gamma, range(cfg.search.phi_min, cfg.search.phi_max + 1)),
     )
+
+
+def _rounded(value: float) -> float | None:
+    """A fraction for best.yaml: 5 decimals, None where it is not measured (NaN)."""
+    return None if math.isnan(value) else round(value, 5)
