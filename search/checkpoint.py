@@ -11,6 +11,7 @@ own run folder, and trains a candidate it takes over from the start.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -71,3 +72,10 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def remove_empty_folder(run_dir: Path) -> None:
+    """Remove runs/<name>/checkpoints/ once every trial has its outcome and left no file in it.
+    Called after the local workers have ended, so none of them is about to write there."""
+    with contextlib.suppress(OSError):  # not empty (an unfinished trial's state), or absent
+        (Path(run_dir) / FOLDER).rmdir()

@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from optuna.trial import TrialState
 
-from search import evidence, storage
+from search import checkpoint, evidence, storage
 from search.config import Config, ConfigError
 from search.data import DataError
 from search.results import write_atomic, write_csv
@@ -265,6 +265,7 @@ def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n
     pool = workers.start(cfg, len(todo), ctx.ranges, ctx.study.study_name, "none") if cfg.search.workers > 1 else []
     work(ctx, len(todo))
     died = workers.wait(pool)  # a dead worker's trial went stale and was trained again by another process
+    checkpoint.remove_empty_folder(run_dir)
     short, long, curves = collect(ctx.study, candidates, budgets, seeds, reused)
     summary = evidence.summarize(short, long, budgets["long"] / budgets["proxy"])
     agreement = evidence.epoch_rank_agreement(nanmean(curves, 1), nanmean(long, 1))
@@ -274,8 +275,7 @@ def rescore(run_dir: Path, cfg, candidates, everything, trials, budgets: dict, n
     write_atomic(run_dir / "fidelity.md", markdown(rows, summary, agreement, budgets, seeds, n_reused))
     numbers = figures(summary, agreement, budgets, seeds)
     write_atomic(run_dir / "fidelity.yaml", yaml.safe_dump(numbers, sort_keys=False))
-    print(summary.sentence())
-    print(f"{run_dir / 'fidelity.csv'}\n{run_dir / 'fidelity.md'}\n{run_dir / 'fidelity.yaml'}")
+    print(summary.sentence(), *(run_dir / f"fidelity.{ext}" for ext in ("csv", "md", "yaml")), sep="\n")
     workers.raise_if_died(died)
     return 0
 

@@ -7,7 +7,6 @@ trials.csv and best.yaml (search/results).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 
@@ -91,8 +90,7 @@ def run(cfg) -> int:
     died = workers.wait(pool)
     if cfg.search.role == "coordinator":
         confirm.confirm(ctx, deadline)
-        with contextlib.suppress(OSError):  # empty once every trial has its outcome
-            (run_dir / checkpoint.FOLDER).rmdir()
+        checkpoint.remove_empty_folder(run_dir)
 
     trials = confirm.scored(ctx)
     write_csv(run_dir / "trials.csv", trials)
