@@ -193,8 +193,9 @@ def last_epoch_gain(curves: Sequence[Sequence[float]]) -> float:
 
     A gain well above the seed noise says the budget stopped a training still rising: its score
     ranks how fast a network learns, not how good it ends (Bello et al. 2021)."""
-    gains = [c[-1] - c[-2] for c in curves if len(c) >= 2]
-    return float(np.mean(gains)) if gains and len(gains) == len(curves) else math.nan
+    if not curves or any(len(c) < 2 for c in curves):
+        return math.nan
+    return float(np.mean([c[-1] - c[-2] for c in curves]))
 
 
 def earliest_trustworthy_epoch(agreement: Sequence[float], threshold: float = 0.6) -> Optional[int]:

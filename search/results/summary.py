@@ -76,10 +76,10 @@ def rising_sentence(best: dict, run_dir: Path) -> str | None:
     """A warning when the best's last epoch still lifted it by more than its seed std (one seed: by
     more than a point): the budget stopped it while rising, so a longer one may order the candidates
     otherwise. None when it had levelled off."""
-    gain, noise = best.get("last_epoch_gain"), best["score_std"] if best["seeds"] > 1 else 0.01
+    gain = best.get("last_epoch_gain")
+    noise, bar = (best["score_std"], "its seed std") if best["seeds"] > 1 else (0.01, "one point")
     if gain is None or gain <= noise:
         return None
-    bar = "its seed std" if best["seeds"] > 1 else "one point"
     return (f"Its last epoch still added {100 * gain:.1f} points, more than {bar}: the budget stopped it while "
             f"rising, and a longer one may rank the candidates otherwise; python -m search.fidelity {run_dir} measures it.")
 
