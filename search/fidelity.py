@@ -7,9 +7,8 @@ others spread over the rest of its ranking) is trained for seeds train.seed .. t
 at the proxy budget (train.epochs) and at factor times as many epochs. One Optuna trial per (candidate,
 budget, seed), through the search's own trial loop and storage, in a second study named
 "<name>.fidelity": resumable, and nothing is trained twice; proxy-budget seeds that the search
-already completed are taken from its trials.csv. --workers N trains N trials at a time, as
-search.workers does (journal or PostgreSQL storage; the default, 0, counts them as search.workers=0
-does). Writes fidelity.csv and fidelity.md into the run folder (search/evidence.py: the statistics).
+already completed are taken from its trials.csv. --workers N trains N trials at a time, as search.workers
+does (0: as search.workers=0 counts them). Writes fidelity.csv, .md and .yaml (search/evidence.py: the statistics).
 """
 
 from __future__ import annotations
@@ -96,14 +95,15 @@ def study_name(search_name: str) -> str:
     return f"{search_name}.fidelity"
 
 
-def trial_key(candidate: str, budget: str, seed: int) -> str:
-    return f"{candidate}|{budget}|seed={seed}"
+def trial_key(candidate: str, budget: str, seed: int, epochs: int | None = None) -> str:
+    """The long budget's key names its epochs: a rerun with another --factor must not read these scores as its own."""
+    return f"{candidate}|{budget if budget == 'proxy' or epochs is None else f'{budget}={epochs}'}|seed={seed}"
 
 
 def plan(candidates, budgets: dict, seeds: list[int], reused: dict) -> list[dict]:
     """One trial record per (candidate, budget, seed) that the search has not measured already."""
     return [
-        dict(c, key=trial_key(c["key"], budget, seed), candidate=c["key"], epochs=epochs, seed=seed)
+        dict(c, key=trial_key(c["key"], budget, seed, epochs), candidate=c["key"], epochs=epochs, seed=seed)
         for c in candidates for budget, epochs in budgets.items() for k, seed in enumerate(seeds)
         if not (budget == "proxy" and k < len(reused.get(c["key"], ())))
     ]
@@ -117,8 +117,8 @@ def collect(study, candidates, budgets: dict, seeds: list[int], reused: dict):
     curves = np.full((len(candidates), len(seeds), epochs), np.nan)
     for i, c in enumerate(candidates):
         for k, seed in enumerate(seeds):
-            for budget in budgets:
-                t = done.get(trial_key(c["key"], budget, seed))
+            for budget, length in budgets.items():
+                t = done.get(trial_key(c["key"], budget, seed, length))
                 if budget == "proxy" and k < len(reused.get(c["key"], ())):
                     score, curve = reused[c["key"]][k]
                 elif t is not None:

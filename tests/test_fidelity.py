@@ -76,8 +76,8 @@ def test_fidelity_end_to_end_then_rerun_trains_nothing(one_seed):
     # seed 0 at the proxy budget comes from the search; seed 1 and both long-budget seeds are trained
     trials = fidelity_trials(one_seed)
     keys = sorted(t.user_attrs["key"] for t in trials)
-    assert keys == sorted(f"{k}|{b}|seed={s}" for k in kept.key for b, s in (("proxy", 1), ("long", 0), ("long", 1)))
-    long = [t for t in trials if "|long|" in t.user_attrs["key"]]
+    assert keys == sorted(f"{k}|{b}|seed={s}" for k in kept.key for b, s in (("proxy", 1), ("long=4", 0), ("long=4", 1)))
+    long = [t for t in trials if "|long=4|" in t.user_attrs["key"]]
     assert all(len(t.user_attrs["accuracies"][0]) == 4 and t.user_attrs["epochs"] == 4 for t in long)
 
     before = (one_seed / "fidelity.csv").read_bytes()
@@ -85,6 +85,12 @@ def test_fidelity_end_to_end_then_rerun_trains_nothing(one_seed):
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(fidelity_trials(one_seed)) == len(trials)
     assert (one_seed / "fidelity.csv").read_bytes() == before
+
+    # another factor is another long budget: trained, not read from the 4-epoch trials
+    assert fidelity.main([str(one_seed), "--factor", "1.5", "--seeds", "1"]) == 0
+    three = [t for t in fidelity_trials(one_seed) if "|long=3|" in t.user_attrs["key"]]
+    assert len(three) == len(kept) and all(len(t.user_attrs["accuracies"][0]) == 3 for t in three)
+    assert yaml.safe_load((one_seed / "fidelity.yaml").read_text())["budgets_epochs"] == {"proxy": 2, "long": 3}
 
 
 def test_fidelity_reuses_the_seeds_the_search_completed(two_seeds):
@@ -131,7 +137,7 @@ def test_fidelity_on_postgres_with_workers(runs, postgres_url, monkeypatch, capf
     kept = pd.read_csv(runs / "fidelity-pg" / "candidates.csv").query("kept")
     assert sorted(pd.read_csv(runs / "fidelity-pg" / "fidelity.csv").key) == sorted(kept.key)
     trials = optuna.load_study(study_name="fidelity-pg.fidelity", storage=postgres_url).trials
-    assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"{k}|long|seed=0" for k in kept.key)
+    assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"{k}|long=4|seed=0" for k in kept.key)
     assert fidelity.main(argv) == 0
     assert len(optuna.load_study(study_name="fidelity-pg.fidelity", storage=postgres_url).trials) == len(trials)
     assert "pg-s3cret" not in "".join(capfd.readouterr())
