@@ -93,11 +93,25 @@ def series_lines(ax, points: pd.DataFrame, x: str, label_of=None, annotate: str 
         ax.errorbar(line[x], line.accuracy, yerr=line.accuracy_std.fillna(0), marker="o", capsize=3,
                     label=label_of(name) if label_of else name)
         if annotate:
-            for i, rec in enumerate(line.itertuples()):
-                below = i % 2 == 0  # alternate sides: neighbouring points' labels must not overlap
+            places = label_places(list(line[x]), list(line.accuracy))
+            for rec, (side, above) in zip(line.itertuples(), places):
                 ax.annotate(f"{annotate}={getattr(rec, annotate):g}", (getattr(rec, x), rec.accuracy),
-                            textcoords="offset points", xytext=(4, -11) if below else (-4, 6),
-                            ha="left" if below else "right", fontsize=7, color="0.3")
+                            textcoords="offset points", xytext=(4 * side, 6 if above else -11),
+                            ha="left" if side > 0 else "right", fontsize=7, color="0.3")
+
+
+def label_places(xs: list[float], ys: list[float]) -> list[tuple[int, bool]]:
+    """Where each point of a line (sorted by x) gets its label, clear of its neighbours' points and of
+    the line: (side, above), side +1 right or -1 left. The label goes to the side with the wider gap to
+    the next point, and above the line segment there when that segment falls, below when it rises."""
+    places = []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        left = x - xs[i - 1] if i > 0 else float("inf")
+        right = xs[i + 1] - x if i + 1 < len(xs) else float("inf")
+        side = 1 if right >= left else -1
+        neighbour = i + side if 0 <= i + side < len(xs) else i - side
+        places.append((side, not 0 <= neighbour < len(xs) or ys[neighbour] <= y))
+    return places
 
 
 def flops_axis(ax, column: str = "flops") -> None:

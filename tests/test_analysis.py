@@ -83,6 +83,19 @@ def scores(run_dir) -> dict:
     return dict(zip(trials.key, 100 * trials.score))
 
 
+def test_point_labels_keep_clear_of_close_neighbours_and_of_the_line():
+    # Fig. 3's width line on Fashion-MNIST: w=1 and w=1.4 are 1.5 MFLOPs apart, the second lower
+    xs, ys = [3.8, 5.3, 8.8, 15.6, 29.6, 51.0], [69.6, 68.7, 71.3, 73.3, 73.6, 73.4]
+    assert common.label_places(xs, ys) == [
+        (-1, True),   # w=1: away from its close right neighbour, above the falling segment
+        (1, False),   # w=1.4: toward the wider gap, below the rising segment
+        (1, False), (1, False),
+        (1, True),    # w=3.8: the line falls to w=5
+        (1, False),   # the last point: outside the line, on the side away from w=3.8, which is higher
+    ]
+    assert common.label_places([1.0], [0.5]) == [(1, True)]
+
+
 def test_points_join_each_series_point_to_its_one_trial(fig8_run):
     points = common.load_points(fig8_run)
     assert len(points) == 4 * 3 and points.key.nunique() < len(points)  # the base is shared by all four lines
