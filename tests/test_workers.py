@@ -6,6 +6,7 @@ import collections
 import os
 import signal
 import time
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -214,6 +215,40 @@ def test_two_local_workers_one_killed_mid_trial(runs):
     again = run_cli(*args, runs_dir=runs)  # resuming a finished search runs nothing
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(_study(storage, "pair").trials) == len(trials)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` is alive (a zombie, exited but not yet reaped, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def test_a_local_worker_stops_when_its_coordinator_is_killed(runs):
+    """kill -9 of the coordinator (or a scheduler's time limit) must not leave its spawned worker training
+    on alone beside the next run: the worker puts its candidate back in the queue and exits."""
+    args = ["name=orphan", "storage=journal", "search.workers=2", "search.pruner=none", "train.epochs=20", *FAST_HEARTBEAT]
+    (runs / "orphan").mkdir(parents=True)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "orphan" / "study.journal")))
+    log = runs / "orphan.out"  # a file, as a terminal: a pipe closed with the coordinator would break the worker's writes
+    coordinator = popen_search(*args, runs=runs, output=log)
+    trials = _wait_for(storage, "orphan", lambda ts: any(
+        t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid for t in ts))
+    worker = next(_pid_of(t) for t in trials if t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid)
+    coordinator.kill()
+    coordinator.wait(timeout=60)
+    deadline = time.time() + 10  # it checks each second; its remaining candidates would take far longer
+    while _running(worker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker), "the worker trained on after its coordinator died"
+    stopped = [t for t in _study(storage, "orphan").trials if t.state == TrialState.FAIL and _pid_of(t) == worker]
+    assert [t.user_attrs["failure"] for t in stopped] == ["interrupted: KeyboardInterrupt"]  # queued again at once
+    assert f"the coordinator (pid {coordinator.pid}) is gone: this worker stops" in log.read_text()
+
+    again = run_cli(*args, runs_dir=runs)
+    assert again.returncode == 0, again.stderr[-2000:]
+    _each_once(_study(storage, "orphan").trials, pd.read_csv(runs / "orphan" / "candidates.csv").query("kept").key)
 
 
 def test_spawned_workers_keep_the_search_timeout(runs):

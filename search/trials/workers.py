@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 
 import torch
@@ -24,6 +25,7 @@ ACTIVATION_COPIES = 6  # a training batch's activations are held about this many
 # saved tensors, their gradients, the allocator's slack. Checked against two measured peaks: the default search
 # (1.61 GiB; its 45 px candidate: 621k activations an image at batch 64, 0.56 GiB held with the data loaded)
 # is estimated at 1.67 GiB, Fig. 8 (5.9 GB; its 115 px point: 2.63M activations) at 6.2 GB
+ORPHAN_POLL_SECONDS = 1.0  # how often a local worker checks that its coordinator is alive
 UNKNOWN_TRAINING = 2**30  # bytes, for candidates not counted up front (search.space=shares)
 
 
@@ -120,6 +122,25 @@ def _worker_main(resolved: dict, total: int, ranges: dict, index: int, study_nam
     from search.trials.loop import work
 
     logging.basicConfig(level=logging.INFO, format=f"[%(asctime)s][{multiprocessing.current_process().name}] %(message)s")
+    coordinator = multiprocessing.parent_process().pid
+    orphaned = threading.Event()
+    threading.Thread(target=_interrupt_when_orphaned, args=(coordinator, orphaned), daemon=True).start()
     deadline = None if timeout is None else time.perf_counter() + timeout
-    context = open_context(OmegaConf.create(resolved), ranges, worker=index, study_name=study_name, pruner=pruner)
-    work(context, total, deadline)
+    try:
+        context = open_context(OmegaConf.create(resolved), ranges, worker=index, study_name=study_name, pruner=pruner)
+        work(context, total, deadline)
+    except KeyboardInterrupt:
+        if not orphaned.is_set():
+            raise
+        logging.getLogger("search").warning("the coordinator (pid %d) is gone: this worker stops, its candidate "
+                                            "queued again; the same command resumes the search", coordinator)
+
+
+def _interrupt_when_orphaned(coordinator: int, orphaned: threading.Event) -> None:
+    """A local worker belongs to its coordinator's run. When the coordinator dies without a Ctrl-C that
+    reaches both (kill -9, a scheduler's time limit), interrupt this process as Ctrl-C does: its
+    candidate goes back to the queue, instead of a worker training on alone beside the next run."""
+    while os.getppid() == coordinator:
+        time.sleep(ORPHAN_POLL_SECONDS)
+    orphaned.set()
+    os.kill(os.getpid(), signal.SIGINT)
