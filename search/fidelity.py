@@ -97,7 +97,8 @@ def study_name(search_name: str) -> str:
 
 def trial_key(candidate: str, budget: str, seed: int, epochs: int | None = None) -> str:
     """The long budget's key names its epochs: a rerun with another --factor must not read these scores as its own."""
-    return f"{candidate}|{budget if budget == 'proxy' or epochs is None else f'{budget}={epochs}'}|seed={seed}"
+    label = budget if budget == "proxy" else f"{budget}={epochs}"
+    return f"{candidate}|{label}|seed={seed}"
 
 
 def plan(candidates, budgets: dict, seeds: list[int], reused: dict) -> list[dict]:
@@ -144,8 +145,7 @@ def table(candidates, short: np.ndarray, long: np.ndarray) -> pd.DataFrame:
         n = (~np.isnan(a)).sum(1)
         with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
             std = np.where(n >= 2, np.nanstd(a, axis=1, ddof=1), np.nan)
-        out[f"{budget}_mean"], out[f"{budget}_std"] = nanmean(a, 1).round(6), std.round(6)
-        out[f"{budget}_n"] = n
+        out[f"{budget}_mean"], out[f"{budget}_std"], out[f"{budget}_n"] = nanmean(a, 1).round(6), std.round(6), n
         out[f"{budget}_rank"] = out[f"{budget}_mean"].rank(ascending=False, method="min").astype("Int64")
         out[f"{budget}_leader"] = evidence.leaders(a)  # within seed noise of that budget's best
     return out[COLUMNS]
