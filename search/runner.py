@@ -19,7 +19,7 @@ from search.plan import ProxyBase, plan_candidates, unique_points
 from search.plan.shares import RANGES
 from search.record import CANDIDATE_COLUMNS, GRID_PARAMS
 from search.results import best_summary, log_to, sampled_candidates, write_csv, write_yaml
-from search.results.summary import print_plan, print_results
+from search.results.summary import chance_sentence, print_plan, print_results
 from search.storage import queue
 from search.trials import workers
 from search.trials.context import load_data, open_context, optuna_ranges, run_dir_of
@@ -100,7 +100,8 @@ def run(cfg) -> int:
     if best is not None:
         write_yaml(run_dir / "best.yaml", best)
     shown = GRID_PARAMS if shares else ctx.ranges  # a share search's Optuna params are folded: show what they became
-    print_results(trials, list(shown), best, run_dir, time.perf_counter() - started)
+    print_results(trials, list(shown), best, run_dir, time.perf_counter() - started,
+                  chance_sentence(trials, splits[0].num_classes, len(splits[1].images)))
     waiting = int((trials.state == "WAITING").sum())
     if timeout is not None and waiting:  # last, below the results table
         log.warning("search.timeout=%g s: %d candidate(s) still queued; run the same command again to train them",

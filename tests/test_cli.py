@@ -114,6 +114,9 @@ def test_summary_prints_whole_numbers_as_integers_within_80_columns(tiny_run):
     for line in lines[start + 1:start + 4]:
         row = dict(zip(header, line.split()))
         assert row["images"].isdigit() and row["number"].isdigit() and row["resolution"].isdigit(), line
+    # 2 training steps on 300 images: every candidate is at chance, with 30 validation images to tell
+    assert "3 of 3 scored candidates are at most 3 binomial standard errors above chance (10% on 10 classes, 30 " \
+        "validation images)" in " ".join(lines[start:])
 
 
 def test_upsampling_beyond_the_stored_images_is_warned(runs):

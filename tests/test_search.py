@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from search import pruning
 from search.storage import queue as st
 from search.interrupt import kept_ctrl_c, raise_if_ctrl_c
-from search.results.summary import rising_sentence
+from search.results.summary import chance_sentence, rising_sentence
 from search.runner import run
 from tests.conftest import compose, popen_search, run_cli, wait_one_done_one_running
 
@@ -64,6 +64,15 @@ def test_the_terminal_warns_when_the_best_was_still_rising():
     one_seed = {"seeds": 1, "score_std": 0.0, "last_epoch_gain": 0.005}
     assert rising_sentence(one_seed, "runs/x") is None  # one seed: a point is the bar
     assert "more than one point:" in rising_sentence({**one_seed, "last_epoch_gain": 0.02}, "runs/x")
+
+
+def test_the_terminal_warns_of_candidates_scored_at_chance():
+    trials = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"], "score": [0.356, 0.12, None, 0.13]})
+    # 10 classes on 1000 images: chance 0.10 with a binomial standard error of 0.0095, so 3 of them reach 0.128
+    assert chance_sentence(trials, 10, 1000).startswith("1 of 3 scored candidates are at most 3 binomial standard errors above chance")
+    assert chance_sentence(trials, 10, 100).startswith("2 of 3")  # fewer images: wider noise (0.19)
+    assert chance_sentence(trials, 2, 1000).startswith("3 of 3")  # two classes: none is above guessing
+    assert chance_sentence(trials[:1], 10, 1000) is None
 
 
 def test_the_default_storage_and_process_count(runs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import textwrap
 from pathlib import Path
@@ -84,8 +85,22 @@ def rising_sentence(best: dict, run_dir: Path) -> str | None:
             f"rising, and a longer one may rank the candidates otherwise; python -m search.fidelity {run_dir} measures it.")
 
 
-def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float) -> None:
-    """The trials sorted by score, the best candidate, and where the results are."""
+def chance_sentence(trials: pd.DataFrame, classes: int, val_images: int) -> str | None:
+    """A warning when scored candidates score no more than 3 binomial standard errors above guessing
+    (1 / classes, on `val_images` validation images): the budget left them untrained; their order is noise."""
+    scores = pd.to_numeric(trials.score[trials.state == "COMPLETE"], errors="coerce").dropna()
+    chance = 1 / classes
+    near = int((scores <= chance + 3 * math.sqrt(chance * (1 - chance) / val_images)).sum())
+    if not near:
+        return None
+    return (f"{near} of {len(scores)} scored candidates are at most 3 binomial standard errors above chance ({100 * chance:.0f}% "
+            f"on {classes} classes, {val_images} validation images): the budget barely trained them and their order is "
+            "noise; raise train.epochs or train.max_images.")
+
+
+def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, seconds: float,
+                  chance: str | None = None) -> None:
+    """The trials sorted by score, the best candidate, `chance` (chance_sentence), and where the results are."""
     shown = trials[trials.state != "FAIL"].copy()
     shown["score"] = pd.to_numeric(shown["score"], errors="coerce")
     shown = shown.sort_values("score", ascending=False, na_position="last")
@@ -98,8 +113,9 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")
-        for sentence in (margin_sentence(best, run_dir), rising_sentence(best, run_dir)):
-            if sentence:
-                print(textwrap.fill(sentence, shutil.get_terminal_size().columns - 1,
-                                    break_long_words=False, break_on_hyphens=False))
+    sentences = (margin_sentence(best, run_dir), rising_sentence(best, run_dir)) if best is not None else ()
+    for sentence in (*sentences, chance):
+        if sentence:
+            print(textwrap.fill(sentence, shutil.get_terminal_size().columns - 1,
+                                break_long_words=False, break_on_hyphens=False))
     print(f"done in {seconds:.0f} s; results in {run_dir}")
