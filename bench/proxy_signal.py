@@ -45,6 +45,7 @@ from search.data import DataConfig, load_splits  # noqa: E402
 from search.config import TrainConfig  # noqa: E402
 from search.proxy import channel_stats, prepare, train  # noqa: E402
 from search.evidence import bootstrap_tau_interval, kendall_tau  # noqa: E402
+from search.trials.workers import stop_with_parent  # noqa: E402
 
 TRAIN_DEFAULTS = dataclasses.asdict(TrainConfig())
 
@@ -87,6 +88,7 @@ _STATE: dict = {}  # per worker process: data, device, prepared splits by resolu
 
 
 def init_worker(data_cfg: dict, device: str, threads: int, fp32: bool) -> None:
+    stop_with_parent()  # a killed run leaves no process training on
     torch.set_num_threads(threads)
     train_split, val_split = load_splits(DataConfig(**data_cfg))
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)

@@ -20,6 +20,7 @@ import statistics
 import sys
 
 from common import compose, default_data, machine, proxy_model
+from search.trials.workers import stop_with_parent
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -64,7 +65,7 @@ def main(argv=None) -> dict[str, list[float]]:
         except Exception as e:
             raise SystemExit(f"error: variant {name!r}: {str(e).splitlines()[0]}") from None
     jobs = [(name, overrides, seed) for name, overrides in variants.items() for seed in range(args.seeds)]
-    with mp.get_context("spawn").Pool(args.jobs) as pool:
+    with mp.get_context("spawn").Pool(args.jobs, initializer=stop_with_parent) as pool:  # none outlives a killed run
         done = pool.map(train_one, jobs, chunksize=1)
     scores = {name: [acc for n, _, acc in sorted(done) if n == name] for name in variants}
     base = scores["default"]

@@ -76,13 +76,14 @@ def run_cli(*overrides, runs_dir, **kwargs) -> subprocess.CompletedProcess:
     return run_entry(*TINY, f"runs_dir={runs_dir}", *overrides, **kwargs)
 
 
-def popen_search(*overrides, runs, env=None, output: Path | None = None) -> subprocess.Popen:
-    """The real CLI in the background, its stdout and stderr merged into one pipe (or the file `output`)."""
+def popen_search(*overrides, runs, env=None, output: Path | None = None, preexec_fn=None) -> subprocess.Popen:
+    """The real CLI in the background, its stdout and stderr merged into one pipe (or the file `output`);
+    `preexec_fn` runs in the child before it starts (e.g. to ignore SIGINT as a shell's `&` does)."""
     out = subprocess.PIPE if output is None else open(output, "w")
     try:
         return subprocess.Popen(
             [sys.executable, str(ROOT / "run_search.py"), *TINY, f"runs_dir={runs}", *overrides],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=preexec_fn,
         )
     finally:
         if output is not None:

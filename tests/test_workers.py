@@ -232,7 +232,8 @@ def test_a_local_worker_stops_when_its_coordinator_is_killed(runs):
     (runs / "orphan").mkdir(parents=True)
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(runs / "orphan" / "study.journal")))
     log = runs / "orphan.out"  # a file, as a terminal: a pipe closed with the coordinator would break the worker's writes
-    coordinator = popen_search(*args, runs=runs, output=log)
+    # started as `python run_search.py ... &` from a script is: SIGINT ignored, and inherited by the worker
+    coordinator = popen_search(*args, runs=runs, output=log, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     trials = _wait_for(storage, "orphan", lambda ts: any(
         t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid for t in ts))
     worker = next(_pid_of(t) for t in trials if t.state == TrialState.RUNNING and _pid_of(t) != coordinator.pid)

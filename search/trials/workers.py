@@ -122,9 +122,7 @@ def _worker_main(resolved: dict, total: int, ranges: dict, index: int, study_nam
     from search.trials.loop import work
 
     logging.basicConfig(level=logging.INFO, format=f"[%(asctime)s][{multiprocessing.current_process().name}] %(message)s")
-    coordinator = multiprocessing.parent_process().pid
-    orphaned = threading.Event()
-    threading.Thread(target=_interrupt_when_orphaned, args=(coordinator, orphaned), daemon=True).start()
+    coordinator, orphaned = multiprocessing.parent_process().pid, stop_with_parent()
     deadline = None if timeout is None else time.perf_counter() + timeout
     try:
         context = open_context(OmegaConf.create(resolved), ranges, worker=index, study_name=study_name, pruner=pruner)
@@ -136,11 +134,20 @@ def _worker_main(resolved: dict, total: int, ranges: dict, index: int, study_nam
                                             "queued again; the same command resumes the search", coordinator)
 
 
-def _interrupt_when_orphaned(coordinator: int, orphaned: threading.Event) -> None:
-    """A local worker belongs to its coordinator's run. When the coordinator dies without a Ctrl-C that
-    reaches both (kill -9, a scheduler's time limit), interrupt this process as Ctrl-C does: its
-    candidate goes back to the queue, instead of a worker training on alone beside the next run."""
-    while os.getppid() == coordinator:
-        time.sleep(ORPHAN_POLL_SECONDS)
-    orphaned.set()
-    os.kill(os.getpid(), signal.SIGINT)
+def stop_with_parent() -> threading.Event:
+    """In a spawned process: interrupt it as Ctrl-C does once its parent is gone. A local worker belongs
+    to its coordinator's run; when the coordinator dies without a Ctrl-C that reaches both (kill -9, a
+    scheduler's time limit), its candidate goes back to the queue, instead of a worker training on
+    alone beside the next run. The event returned tells that interrupt from a real Ctrl-C."""
+    parent, orphaned = multiprocessing.parent_process().pid, threading.Event()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # inherited by a background job (`... &`): honour it here
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL_SECONDS)
+        orphaned.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return orphaned
