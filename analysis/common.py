@@ -259,8 +259,10 @@ def write_outputs(run_dir: Path, name: str, figure, cost, table: pd.DataFrame) -
     return written
 
 
-def title_of(config: dict, what: str) -> str:
+def title_of(config: dict, points: pd.DataFrame, what: str) -> str:
+    """A figure's title: what it shows, the data with its chance level (1 / classes), the budget and seeds."""
     data, train = config["data"]["name"], config["train"]
+    data += f", chance {100 / points.num_classes.iloc[0]:.3g}%"
     epochs = train["epochs"]
     budget = f"{epochs} epoch{'s' * (epochs != 1)}" + (f" x {train['max_images']} images" if train.get("max_images") else "")
     seeds = config.get("search", {}).get("seeds", 1)

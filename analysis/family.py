@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     if points.empty:
         raise common.RunError(f"{args.run_dir} has no compound points (phi): run it with experiment=family")
     rows = table(points)
-    title = common.title_of(config, f"compound family of {points.base.iloc[0]}")
+    title = common.title_of(config, points, f"compound family of {points.base.iloc[0]}")
     written = common.save_figure(figure(points, title), args.run_dir, "family")
     written += common.write_table(rows, args.run_dir, "family")
     print(common.to_markdown(rows))

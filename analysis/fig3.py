@@ -42,7 +42,7 @@ def figure(points, title: str):
 
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "fig3")
-    title = common.title_of(config, f"Fig. 3, scaling {points.base.iloc[0]} by one dimension")
+    title = common.title_of(config, points, f"Fig. 3, scaling {points.base.iloc[0]} by one dimension")
     common.write_outputs(args.run_dir, "fig3", figure(points, title), common.cost_figure(points, title), table(points))
     return 0
 

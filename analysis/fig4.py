@@ -34,7 +34,7 @@ def figure(points, title: str):
 
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "fig4")
-    title = common.title_of(config, f"Fig. 4, width scaling of {points.base.iloc[0]}")
+    title = common.title_of(config, points, f"Fig. 4, width scaling of {points.base.iloc[0]}")
     cost = common.cost_figure(points, title, labels(points).get)
     common.write_outputs(args.run_dir, "fig4", figure(points, title), cost, table(points))
     return 0

@@ -63,7 +63,7 @@ def figure(points, title: str):
 
 def main(argv=None) -> int:
     args, config, points = common.load_run(__doc__.splitlines()[0], argv, "fig8")
-    title = common.title_of(config, f"Fig. 8, scaling {points.base.iloc[0]} four ways")
+    title = common.title_of(config, points, f"Fig. 8, scaling {points.base.iloc[0]} four ways")
     common.write_outputs(args.run_dir, "fig8", figure(points, title), common.cost_figure(points, title), table(points))
     return 0
 

@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     shown = rows[["rule", "measured_ratio", "accuracy", "accuracy_std", "latency_ms", "train_mb", "pareto"]]
     print(common.to_markdown(common.with_plus_minus(shown)))
     print(common.to_markdown(common.with_plus_minus(laws_table)))
-    title = common.title_of(config, f"Scaling rules on {points.base.iloc[0]}")
+    title = common.title_of(config, points, f"Scaling rules on {points.base.iloc[0]}")
     common.write_outputs(args.run_dir, "rules", figure(points, title, batch), common.cost_figure(points, title), rows)
     print("\n".join(map(str, common.write_table(laws_table, args.run_dir, "rules_laws"))))
     return 0

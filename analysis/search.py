@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         raise common.RunError(f"{args.run_dir} is an experiment, not a search: use its analysis.fig*/table3 script")
     study = load_study(args.run_dir, config)
     points = with_pruned_accuracy(points, study)
-    title = common.title_of(config, f"search on {config['base']['name']}")
+    title = common.title_of(config, points, f"search on {config['base']['name']}")
     written = common.save_figure(figure(points, title), args.run_dir, "search")
     written += optuna_figures(study, args.run_dir)
     rows = points[COLUMNS].sort_values(["kept", "accuracy"], ascending=False)

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     rows = table(points)
     print(common.to_markdown(common.with_plus_minus(
         rows[["base", "method", "flops_ratio", "accuracy", "accuracy_std", "last_epoch_gain", "paper_gflops", "paper_top1"]])))
-    title = common.title_of(config, "Table 3, single-dimension vs compound scaling")
+    title = common.title_of(config, points, "Table 3, single-dimension vs compound scaling")
     common.write_outputs(args.run_dir, "table3", figure(rows, title), common.cost_figure(points, title), rows)
     return 0
 

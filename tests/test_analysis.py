@@ -83,6 +83,13 @@ def scores(run_dir) -> dict:
     return dict(zip(trials.key, 100 * trials.score))
 
 
+def test_a_figure_title_names_the_data_its_chance_level_the_budget_and_the_seeds():
+    config = {"data": {"name": "fashion_mnist"}, "train": {"epochs": 3, "max_images": 1536}, "search": {"seeds": 3}}
+    title = common.title_of(config, pd.DataFrame({"num_classes": [10, 10]}), "Fig. 3")
+    assert title == "Fig. 3: proxy on fashion_mnist, chance 10% (3 epochs x 1536 images, mean ± std over 3 seeds)"
+    assert "chance 1%" in common.title_of(config, pd.DataFrame({"num_classes": [100]}), "x")
+
+
 def test_point_labels_keep_clear_of_close_neighbours_and_of_the_line():
     # Fig. 3's width line on Fashion-MNIST: w=1 and w=1.4 are 1.5 MFLOPs apart, the second lower
     xs, ys = [3.8, 5.3, 8.8, 15.6, 29.6, 51.0], [69.6, 68.7, 71.3, 73.3, 73.6, 73.4]
