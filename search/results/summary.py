@@ -110,11 +110,12 @@ def print_results(trials: pd.DataFrame, params: list[str], best, run_dir: Path, 
     columns = ["number", "state", *series, *params, "resolution", "measured_ratio", "score", *seeds, "images_seen"]
     table = shown[columns].rename(columns={"images_seen": "images"})  # 80 columns hold the grid's table
     print(as_text(table, {"number": "d", "resolution": "d", "images": "d", "seeds": "d"}))
+    sentences = [chance]
     if best is not None:
         print(f"best: alpha={best['alpha']} beta={best['beta']} gamma={best['gamma']} "
               f"score={best['score']:.4f} -> {run_dir / 'best.yaml'}")
-    sentences = (margin_sentence(best, run_dir), rising_sentence(best, run_dir)) if best is not None else ()
-    for sentence in (*sentences, chance):
+        sentences = [margin_sentence(best, run_dir), rising_sentence(best, run_dir), chance]
+    for sentence in sentences:
         if sentence:
             print(textwrap.fill(sentence, shutil.get_terminal_size().columns - 1,
                                 break_long_words=False, break_on_hyphens=False))
